@@ -69,7 +69,8 @@ class SpikeRaster:
         if not (neuron_index.size == bin_index.size == counts.size):
             raise ValueError("neuron_index, bin_index and counts must have the same length")
         if int(self.n_neurons) < 1 or int(self.n_bins) < 1:
-            raise ValueError(f"the raster must have at least one neuron and one bin, got {self.n_neurons} x {self.n_bins}")
+            raise ValueError(
+                f"the raster must have at least one neuron and one bin, got {self.n_neurons} x {self.n_bins}")
         if counts.size:
             if not np.issubdtype(counts.dtype, np.number) or np.issubdtype(counts.dtype, np.complexfloating):
                 raise TypeError(f"counts must be real numbers, got dtype {counts.dtype}")
