@@ -6,6 +6,9 @@ Patterns in Spike Data", ICML 2024) with an event-driven torch core.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from convseq_neo import evaluate, generate
+from convseq_neo.core.estimator import ConvSeq
+from convseq_neo.detect import DetectionResult, Pattern, detect
 from convseq_neo.raster import SpikeRaster
 
 try:
@@ -13,4 +16,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0.0.0+unknown"
 
-__all__ = ["SpikeRaster", "__version__"]
+__all__ = ["ConvSeq", "DetectionResult", "Pattern", "SpikeRaster", "detect", "evaluate", "generate", "__version__"]

@@ -48,6 +48,7 @@ from convseq_neo._validation import (
     check_random_state,
     check_time_quantity,
 )
+from convseq_neo.adapters import plan_raster
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -367,31 +368,6 @@ def _seconds_per_unit(trains: list[neo.SpikeTrain]) -> np.ndarray:
             cache[key] = float(pq.Quantity(1.0, train.units).rescale(pq.s).magnitude)
         factors[index] = cache[key]
     return factors
-
-
-def _bin_trains(trains: list[neo.SpikeTrain], bin_size_s: float, start_s: float, stop_s: float) -> SpikeRaster:
-    """Bin trains in seconds into a canonical SpikeRaster (same convention as ``SpikeRaster.from_spike_times``).
-
-    Each train is sorted, so the (neuron, bin) keys come out sorted and duplicates are merged by
-    run length here, which skips the global sort of ``from_spike_times``.
-    """
-    n_bins = int(np.ceil((stop_s - start_s) / bin_size_s - 1e-9))
-    sizes = np.array([train.size for train in trains], dtype=np.int64)
-    times = np.concatenate([np.asarray(train.magnitude, dtype=float) for train in trains]) if sizes.sum() else \
-        np.zeros(0)
-    neuron = np.repeat(np.arange(len(trains), dtype=np.int64), sizes)
-    inside = (times >= start_s) & (times < stop_s)
-    times, neuron = times[inside], neuron[inside]
-    bins = np.clip(np.floor((times - start_s) / bin_size_s).astype(np.int64), 0, n_bins - 1)
-    key = neuron * n_bins + bins
-    if key.size and np.any(key[1:] < key[:-1]):
-        key = np.sort(key)
-    first = np.r_[True, key[1:] != key[:-1]] if key.size else np.zeros(0, dtype=bool)
-    starts = np.flatnonzero(first)
-    counts = np.diff(np.r_[starts, key.size]).astype(np.int64)
-    unique_key = key[starts]
-    return SpikeRaster(unique_key // n_bins, unique_key % n_bins, counts, len(trains), n_bins, bin_size_s=bin_size_s,
-                       t_start_s=start_s, unit_names=tuple(str(train.name) for train in trains))
 
 
 def _copy_train(train: neo.SpikeTrain, times: np.ndarray, array_annotations: dict | None = None) -> neo.SpikeTrain:
@@ -1156,7 +1132,7 @@ def sequence_recording(n_neurons: int = 100, n_patterns: int = 1, members_per_pa
                                     time_warp=time_warp, random_state=rng)
     start_s = float(start_q.magnitude)
     stop_s = float(stop_q.magnitude)
-    raster = _bin_trains(trains, float(bin_q.magnitude), start_s, stop_s)  # all trains are in seconds
+    raster = plan_raster(trains, float(bin_q.magnitude), start_s, stop_s).bin()  # all trains are in seconds
     return SyntheticRecording(spiketrains=trains, ground_truth=truth.to_epoch(), members=truth.members,
                               lags=truth.lags, planted_spikes=truth.planted, raster=raster, bin_size=bin_q,
                               t_start=start_q, t_stop=stop_q, truth=truth)

@@ -189,7 +189,7 @@ class SpikeRaster:
             return raster
         if sp.issparse(raster):
             return cls.from_scipy(raster)
-        if isinstance(raster, np.ndarray) or (hasattr(raster, "__array__") and not isinstance(raster, (str, bytes))):
+        if isinstance(raster, (np.ndarray, list, tuple)) or hasattr(raster, "__array__"):
             try:
                 return cls.from_dense(np.asarray(raster))
             except (TypeError, ValueError) as err:

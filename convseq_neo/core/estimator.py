@@ -20,7 +20,7 @@ from convseq_neo._validation import (
 )
 from convseq_neo.core.membership import MEMBERSHIP_COLUMNS, membership_for_pattern
 from convseq_neo.core.objective import default_tv_weight
-from convseq_neo.core.occurrences import occurrence_table, pattern_geometry
+from convseq_neo.core.occurrences import occurrence_table, pattern_geometry, suppress_cross_talk
 from convseq_neo.core.response import MAX_DENSE_CELLS, make_response, response_length
 from convseq_neo.core.significance import (
     benjamini_hochberg,
@@ -31,6 +31,7 @@ from convseq_neo.core.significance import (
     random_filter_threshold,
     training_masks,
 )
+from convseq_neo.core.splitting import split_occurrences
 from convseq_neo.core.training import TrainingSettings, train_filters
 from convseq_neo.raster import SpikeRaster
 
@@ -291,6 +292,10 @@ class ConvSeq:
         train_mask = torch.as_tensor(np.repeat(model_masks, n_init, axis=0), device=device)
         explained = np.zeros((n_models, length), dtype=bool)
         self.random_filter_threshold_ = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
+        self.lag_tolerance_ = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
+        order = np.argsort(raster.bin_index, kind="stable")
+        raster_sorted = (raster.bin_index[order], raster.neuron_index[order],
+                         np.asarray(raster.counts[order], dtype=float))
         settings = TrainingSettings(
             tv_weight=default_tv_weight(width) if self.tv_weight is None else float(self.tv_weight),
             explained_weight=float(self.decorrelation_weight), lr=float(self.lr), max_epochs=int(self.max_epochs),
@@ -309,31 +314,49 @@ class ConvSeq:
             with torch.no_grad():
                 filters = torch.softmax(outcome.logits[chosen], dim=-1)
                 responses = op(filters).cpu().numpy()
+            history = outcome.loss_history[:, chosen[0]]
+            if n_patterns > 1:
+                split = self._split_times(raster, raster_sorted, responses, model_masks & ~explained, width)
+                if split.any():
+                    logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
+                                "keeping the stronger group", pattern, int(split.any(axis=1).sum()), n_models)
+                    outcome = train_filters(
+                        op, raster, torch.as_tensor(model_masks, device=device),
+                        torch.as_tensor(explained | split, device=device),
+                        TrainingSettings(**{**step.__dict__, "description": step.description + " (split)"}),
+                        generator, initial_logits=outcome.logits[chosen])
+                    with torch.no_grad():
+                        filters = torch.softmax(outcome.logits, dim=-1)
+                        responses = op(filters).cpu().numpy()
+                    history = np.concatenate([history, outcome.loss_history[:, 0]])
             model_filters[:, pattern] = filters.cpu().numpy()
-            histories.append(outcome.loss_history[:, chosen[0]])
-            n_epochs.append(outcome.n_epochs)
+            histories.append(history)
+            n_epochs.append(len(history))
             reasons.append(outcome.stop_reason)
             if pattern + 1 < n_patterns:
                 explained |= self._explained_times(responses, model_masks & ~explained, width)
 
         self.filters_ = model_filters[0]
+        tested_filters = self._restrict_to_members(op, raster, raster_sorted, model_filters, model_masks, device)
+        self.pattern_filters_ = tested_filters[0]
         with torch.no_grad():
             self.responses_ = op(torch.as_tensor(self.filters_, device=device)).cpu().numpy()
         max_len = max(len(h) for h in histories)
         self.loss_history_ = np.vstack([np.pad(h, (0, max_len - len(h)), constant_values=np.nan) for h in histories])
         self.n_epochs_ = np.asarray(n_epochs)
         self.stop_reason_ = reasons
-        self.lag_tolerance_ = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
 
         if crossfit:
-            candidates = self._crossfit_candidates(raster, model_filters, regions, rng, device)
+            candidates = self._crossfit_candidates(raster, tested_filters, regions, rng, device)
         else:
             candidates = self._random_filter_candidates(self.responses_, width)
         pattern_ids, peak_bins, heights, pvalues, significant = candidates
-        self.membership_, self.pattern_offsets_, spans = self._membership(raster, pattern_ids[significant],
+        self.membership_, self.pattern_offsets_, spans = self._membership(raster, raster_sorted,
+                                                                           pattern_ids[significant],
                                                                            peak_bins[significant])
-        self.occurrences_ = occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant,
-                                             self.pattern_offsets_, spans)
+        self.occurrences_ = suppress_cross_talk(
+            occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant, self.pattern_offsets_, spans),
+            self.lag_tolerance_)
         self.pattern_spans_ = spans
         self.n_neurons_ = raster.n_neurons
         self.n_bins_ = raster.n_bins
@@ -350,6 +373,51 @@ class ConvSeq:
             for peak in peaks[np.isfinite(heights) & (heights > self.random_filter_threshold_)]:
                 explained[model, max(0, peak - half):peak + half + 1] = True
         return explained
+
+    def _restrict_to_members(self, op, raster, raster_sorted, model_filters, model_masks, device) -> np.ndarray:
+        """Each model's filters with the rows of neurons that are not members made uniform (1 / W).
+
+        Every row of a trained filter also learns chance coincidences, which add noise to its
+        response. For each model (the all-data fit and every cross-fitting fold) the members are
+        found from that model's own training data only: its in-sample peaks above the reference
+        threshold (at least the top 5) go through the membership test. A pattern with no member
+        keeps its full filter.
+        """
+        n_models, n_patterns, _, width = model_filters.shape
+        restricted = model_filters.copy()
+        with torch.no_grad():
+            responses = op(torch.as_tensor(model_filters.reshape(n_models * n_patterns, -1, width),
+                                           device=device)).cpu().numpy().reshape(n_models, n_patterns, -1)
+        for model in range(n_models):
+            for pattern in range(n_patterns):
+                peaks, heights = peaks_in_region(np.where(model_masks[model], responses[model, pattern], -np.inf), 0,
+                                                 responses.shape[-1], width)
+                finite = np.isfinite(heights)
+                peaks, heights = peaks[finite], heights[finite]
+                keep = heights > self.random_filter_threshold_
+                if keep.sum() < 5:
+                    keep = np.zeros_like(keep)
+                    keep[np.argsort(heights)[::-1][:5]] = True
+                table = membership_for_pattern(pattern, raster, raster_sorted, peaks[keep], width, self.lag_tolerance_,
+                                               float(self.alpha))
+                members = table["member"].to_numpy()
+                if members.any():
+                    restricted[model, pattern, ~members] = 1.0 / width
+        return restricted
+
+    def _split_times(self, raster, raster_sorted, responses: np.ndarray, masks: np.ndarray, width: int) -> np.ndarray:
+        """Times of the weaker group wherever a model's occurrences split into two neuron-specific groups."""
+        half = width // 2
+        split = np.zeros_like(masks)
+        for model in range(responses.shape[0]):
+            peaks, heights = peaks_in_region(np.where(masks[model], responses[model], -np.inf), 0,
+                                             responses.shape[1], width)
+            keep = np.isfinite(heights) & (heights > self.random_filter_threshold_)
+            weaker = split_occurrences(raster, raster_sorted, peaks[keep], heights[keep], width, self.lag_tolerance_,
+                                       float(self.alpha))
+            for peak in [] if weaker is None else weaker:
+                split[model, max(0, peak - half):peak + half + 1] = True
+        return split
 
     def _crossfit_candidates(self, raster, model_filters, regions, rng, device):
         """Test each fold's peaks with the filter that did not see that fold; BH over all candidates."""
@@ -414,10 +482,7 @@ class ConvSeq:
         self.thresholds_ = np.full(responses.shape, self.random_filter_threshold_)
         return pattern_ids, peak_bins, heights, np.full(heights.size, np.nan), heights > self.random_filter_threshold_
 
-    def _membership(self, raster: SpikeRaster, pattern_ids: np.ndarray, peak_bins: np.ndarray):
-        order = np.argsort(raster.bin_index, kind="stable")
-        raster_sorted = (raster.bin_index[order], raster.neuron_index[order],
-                         np.asarray(raster.counts[order], dtype=float))
+    def _membership(self, raster: SpikeRaster, raster_sorted, pattern_ids: np.ndarray, peak_bins: np.ndarray):
         frames = [membership_for_pattern(pattern, raster, raster_sorted, peak_bins[pattern_ids == pattern],
                                          int(self.width), self.lag_tolerance_, float(self.alpha))
                   for pattern in range(int(self.n_patterns))]
@@ -478,8 +543,8 @@ class ConvSeq:
         pattern_ids, peak_bins, heights, pvalues = (np.concatenate(a) for a in
                                                     (pattern_ids, peak_bins, heights, pvalues))
         significant, _ = benjamini_hochberg(pvalues, float(self.alpha))
-        return occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant, self.pattern_offsets_,
-                                self.pattern_spans_)
+        return suppress_cross_talk(occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant,
+                                                    self.pattern_offsets_, self.pattern_spans_), self.lag_tolerance_)
 
     def __repr__(self) -> str:
         return f"ConvSeq(n_patterns={self.n_patterns}, width={self.width}, significance={self.significance!r})"

@@ -46,3 +46,26 @@ def occurrence_table(pattern: np.ndarray, peak_bin: np.ndarray, peak: np.ndarray
         "significant": np.asarray(significant, dtype=bool),
     }, columns=OCCURRENCE_COLUMNS)
     return frame.sort_values(["pattern", "center"], kind="stable").reset_index(drop=True)
+
+
+def suppress_cross_talk(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+    """Keep one pattern per stretch of time: the most significant of overlapping significant occurrences.
+
+    A filter keeps a little weight on another pattern's members, so it can answer a real
+    occurrence of that pattern with a displaced, weaker peak. Among significant occurrences of
+    *different* patterns whose spans ``[onset - tolerance, offset + tolerance]`` overlap, only the
+    one with the smallest p-value (then the highest peak) stays significant.
+    """
+    frame = frame.copy()
+    significant = frame.index[frame["significant"].to_numpy()]
+    if frame.loc[significant, "pattern"].nunique() < 2:
+        return frame
+    ranked = frame.loc[significant].sort_values(["pvalue", "peak"], ascending=[True, False], kind="stable")
+    kept: list[tuple[int, float, float]] = []
+    for index, row in ranked.iterrows():
+        lo, hi = row["onset"] - tolerance, row["offset"] + tolerance
+        if any(pattern != row["pattern"] and lo <= k_hi and k_lo <= hi for pattern, k_lo, k_hi in kept):
+            frame.loc[index, "significant"] = False
+        else:
+            kept.append((row["pattern"], lo, hi))
+    return frame

@@ -99,12 +99,14 @@ class _Recentring:
 
 
 def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_mask: torch.Tensor,
-                  settings: TrainingSettings, generator: torch.Generator) -> TrainingOutcome:
+                  settings: TrainingSettings, generator: torch.Generator,
+                  initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
     """Train a batch of independent filters on one response operator.
 
     Each filter ``b`` has its own training times ``train_mask[b]`` and explained times
     ``explained_mask[b]``; filters do not interact, so one pass trains several restarts and
-    cross-fitting folds at once. Full-batch Adam on the softmax logits. Every
+    cross-fitting folds at once. Full-batch Adam on the softmax logits, from standard-normal
+    logits or from ``initial_logits``. Every
     ``settings.recenter_every`` epochs each filter's pattern is moved back to the window centre
     (logits and Adam moments together). Training stops when, after ``min_epochs``, every filter's
     best loss has improved by less than ``tol`` (relative) over the last ``patience`` epochs, or at
@@ -112,14 +114,19 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
     """
     n_batch = train_mask.shape[0]
     shape = (n_batch, op.n_neurons, op.width)
-    logits = torch.randn(shape, generator=generator, device=op.device, dtype=op.dtype)
+    if initial_logits is None:
+        logits = torch.randn(shape, generator=generator, device=op.device, dtype=op.dtype)
+    else:
+        logits = initial_logits.detach().clone().to(device=op.device, dtype=op.dtype)
     first_moment = torch.zeros_like(logits)
     second_moment = torch.zeros_like(logits)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
     recentring = _Recentring(raster, op.width) if settings.recenter_every > 0 else None
-    history = []
-    best = np.full(n_batch, np.inf)
-    best_at_epoch: list[np.ndarray] = []
+    # Preallocated: small per-epoch allocations between the large torch temporaries fragment the heap
+    # (glibc's dynamic mmap threshold), which made the resident memory grow by megabytes per epoch.
+    history = np.full((settings.max_epochs, n_batch), np.nan)
+    best_history = np.full((settings.max_epochs, n_batch), np.inf)
+    n_done = 0
     stop_reason = "max_epochs"
     bar = tqdm(total=settings.max_epochs, desc=settings.description, disable=not settings.progress, leave=False)
     step_count = 0
@@ -137,10 +144,9 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
             corrected1 = first_moment / (1 - beta1**step_count)
             corrected2 = second_moment / (1 - beta2**step_count)
             logits -= settings.lr * corrected1 / (corrected2.sqrt() + eps)
-        loss_values = losses.detach().cpu().numpy().astype(float)
-        history.append(loss_values)
-        best = np.minimum(best, loss_values)
-        best_at_epoch.append(best.copy())
+        history[epoch] = losses.detach().cpu().numpy()
+        np.minimum(best_history[epoch - 1] if epoch else best_history[0], history[epoch], out=best_history[epoch])
+        n_done = epoch + 1
         bar.update(1)
         if recentring is not None and (epoch + 1) % settings.recenter_every == 0 and epoch + 1 < settings.max_epochs:
             shifts = recentring.shifts(filters.detach().cpu().numpy(), responses.detach().cpu().numpy(),
@@ -152,7 +158,7 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
                     first_moment = shift_rows(first_moment, shifts, 0.0)
                     second_moment = shift_rows(second_moment, shifts, 0.0)
         if epoch + 1 >= max(settings.min_epochs, settings.patience + 1):
-            then = best_at_epoch[-settings.patience - 1]
+            best, then = best_history[epoch], best_history[epoch - settings.patience]
             relative = (then - best) / np.maximum(np.abs(best), 1e-12)
             if np.all(relative < settings.tol):
                 stop_reason = "converged"
@@ -161,6 +167,5 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
     with torch.no_grad():
         final = convseq_loss(op(torch.softmax(logits, dim=-1)), train_mask, explained_mask, settings.tv_weight,
                              settings.explained_weight).cpu().numpy().astype(float)
-    n_epochs = len(history)
-    logger.info("%s: %s after %d epochs", settings.description, stop_reason, n_epochs)
-    return TrainingOutcome(logits.detach(), final, np.asarray(history), n_epochs, stop_reason)
+    logger.info("%s: %s after %d epochs", settings.description, stop_reason, n_done)
+    return TrainingOutcome(logits.detach(), final, history[:n_done].copy(), n_done, stop_reason)

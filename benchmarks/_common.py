@@ -1,0 +1,53 @@
+"""Helpers shared by the benchmark scripts: machine description, data location, JSON output."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DATA_DIR = Path(os.environ.get("CONVSEQ_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    info = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    try:
+        with open("/proc/meminfo") as handle:
+            info["memory_gb"] = round(int(handle.readline().split()[1]) / 1e6, 1)
+    except OSError:
+        pass
+    return info
+
+
+def ca1_raster() -> np.ndarray:
+    """The CA1 raster (452 x 18,137), read from the data directory with scipy.io.loadmat."""
+    import scipy.io
+
+    path = DATA_DIR / "ca1_rubin2019_neuronal_activity_mat.mat"
+    if not path.exists():
+        raise SystemExit(f"CA1 data not found at {path}; set CONVSEQ_DATA_DIR")
+    return scipy.io.loadmat(path)["neuronal_activity_mat"].astype(np.int64)
+
+
+def save(name: str, payload: dict) -> Path:
+    """Write ``payload`` (plus the machine) to ``benchmarks/results/<name>.json``."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), "command": " ".join(sys.argv), **payload}, indent=2,
+                               default=float))
+    return path

@@ -1,0 +1,656 @@
+"""NWB front door: read units, detect sequences, store the result safely in the file, reload it.
+
+* :func:`read_units` reads the Units table's ragged ``spike_times`` column directly (one read of
+  the flat data and of its index) and returns Neo spike trains.
+* :func:`annotate` detects on the file's units and appends the result: the occurrences as a core
+  ``pynwb.event.EventsTable`` under ``/events`` and the patterns as a DynamicTable in
+  ``processing[module]``. Existing data is never modified; the file is written as a temporary
+  copy in the same directory and moved over the original with :func:`os.replace` (atomic), so a
+  crash at any point leaves the original file as it was.
+* :func:`read_detections` reloads what :func:`annotate` stored.
+
+Layout written by :func:`annotate` (``name="convseq"``)
+-------------------------------------------------------
+``/events/convseq`` (EventsTable), one row per significant occurrence:
+    ``timestamp`` (onset, s), ``duration`` (offset - onset, s: an event spans ``[timestamp,
+    timestamp + duration]`` as a Neo Epoch does), ``center`` (s), ``pattern`` (DynamicTableRegion
+    into the patterns table), ``peak`` and ``pvalue``. ``source_description`` names the package
+    version and every parameter (as JSON after ``parameters (JSON):``).
+``/processing/<module>/convseq_patterns`` (DynamicTable), one row per learned pattern:
+    ``units`` (ragged DynamicTableRegion into the Units table, members ordered by lag), ``lags``
+    (ragged, s relative to the occurrence centre), ``scores`` and ``pvalues`` (ragged, membership),
+    ``n_occurrences``, ``analyzed_units`` (ragged DynamicTableRegion: the units the detector saw,
+    in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units) and
+    ``filter`` (patterns x analyzed units x window bins; column ``j`` is the lag ``(j - W // 2) *
+    bin_size`` from the window centre).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import stat
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import neo
+import numpy as np
+import pandas as pd
+import quantities as pq
+
+from convseq_neo.detect import OCCURRENCE_COLUMNS, DetectionResult, detect
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["read_units", "annotate", "read_detections", "StoredDetections", "PATTERNS_SUFFIX"]
+
+#: The patterns table of a run named ``name`` is ``name + PATTERNS_SUFFIX``.
+PATTERNS_SUFFIX = "_patterns"
+_PARAMETERS_MARKER = "parameters (JSON): "
+
+
+def _checkpoint(stage: str) -> None:
+    """No-op marker of the stages of :func:`annotate` (tests replace it to kill the process there)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# opening
+# ---------------------------------------------------------------------------------------------
+def _check_path(path, name: str = "path") -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a path to an .nwb file or an open pynwb.NWBFile, got {type(path).__name__}")
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{name}: no such file: '{path}'")
+    if not path.is_file():
+        raise ValueError(f"{name}: '{path}' is not a file")
+    if not os.access(path, os.R_OK):
+        raise PermissionError(f"{name}: '{path}' is not readable")
+    return path
+
+
+def _read_only(path: Path) -> bool:
+    """True when the file is marked read-only (no write bit) or not writable by this user."""
+    mode = os.stat(path).st_mode
+    return not (mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)) or not os.access(path, os.W_OK)
+
+
+class _Opened:
+    """Context manager: an open NWBFile from a path (read-only) or as given."""
+
+    def __init__(self, source, mode: str = "r") -> None:
+        self.source, self.mode, self.io = source, mode, None
+
+    def __enter__(self):
+        from pynwb import NWBFile, NWBHDF5IO
+
+        if isinstance(self.source, NWBFile):
+            return self.source
+        path = _check_path(self.source, "path_or_nwbfile")
+        try:
+            self.io = NWBHDF5IO(str(path), self.mode)
+            return self.io.read()
+        except Exception as err:
+            if self.io is not None:
+                self.io.close()
+            raise ValueError(f"'{path}' could not be read as an NWB file: {type(err).__name__}: {err}") from err
+
+    def __exit__(self, *exc) -> None:
+        if self.io is not None:
+            self.io.close()
+
+
+def _units_table(nwbfile, where: str):
+    units = nwbfile.units
+    if units is None:
+        raise ValueError(f"{where} has no Units table (nwbfile.units is None): there are no sorted spikes to analyse")
+    if len(units.id) == 0:
+        raise ValueError(f"{where} has an empty Units table (0 units)")
+    if "spike_times" not in units.colnames:
+        raise ValueError(f"{where}: the Units table has no spike_times column")
+    return units
+
+
+def _ragged(table, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """Flat data and the (n_rows + 1) boundaries of a ragged column, read in one go each."""
+    index_name = f"{column}_index"
+    if index_name in table:  # table[column] of a ragged column is its index
+        index = table[index_name]
+        return np.asarray(index.target.data[:]), np.concatenate([[0], np.asarray(index.data[:], dtype=np.int64)])
+    data = np.asarray(table[column].data[:])
+    bounds = np.arange(1, len(data) + 1, dtype=np.int64)
+    return data, np.concatenate([[0], bounds])
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class _Units:
+    trains: list
+    rows: np.ndarray
+    ids: np.ndarray
+
+
+def _read_units(nwbfile, unit_ids, window, where: str) -> _Units:
+    units = _units_table(nwbfile, where)
+    all_ids = np.asarray(units.id.data[:])
+    if unit_ids is None:
+        rows = np.arange(all_ids.size)
+    else:
+        wanted = np.atleast_1d(np.asarray(unit_ids))
+        if wanted.size == 0:
+            raise ValueError("unit_ids is empty; pass None to read every unit")
+        position = {int(uid): row for row, uid in enumerate(all_ids)}
+        missing = [int(u) for u in wanted if int(u) not in position]
+        if missing:
+            raise ValueError(f"unit_ids {missing} are not in the Units table of {where} (ids {all_ids.min()}-"
+                             f"{all_ids.max()}, {all_ids.size} units)")
+        rows = np.array([position[int(u)] for u in wanted], dtype=np.int64)
+    times, bounds = _ragged(units, "spike_times")
+    times = times.astype(float, copy=False)
+    spikes = [times[bounds[r]:bounds[r + 1]] for r in rows]
+    if any(np.isnan(s).any() for s in spikes):
+        raise ValueError(f"{where}: the Units table holds NaN spike times")
+    intervals = None
+    if "obs_intervals" in units.colnames:
+        flat, ibounds = _ragged(units, "obs_intervals")
+        flat = np.asarray(flat, dtype=float).reshape(-1, 2)
+        intervals = [flat[ibounds[r]:ibounds[r + 1]] for r in rows]
+        dropped = 0
+        for i, (train, obs) in enumerate(zip(spikes, intervals)):
+            keep = np.zeros(train.size, bool)
+            for start, stop in obs:
+                keep |= (train >= start) & (train <= stop)
+            if not keep.all():
+                dropped += int((~keep).sum())
+                spikes[i] = train[keep]
+        if dropped:
+            logger.info("read_units: left out %d spike(s) outside their unit's obs_intervals", dropped)
+    if window is not None:
+        t_start, t_stop = _named_window(nwbfile, window, where)
+    elif intervals is not None and any(obs.size for obs in intervals):
+        stacked = np.concatenate([obs for obs in intervals if obs.size])
+        t_start, t_stop = float(stacked[:, 0].min()), float(stacked[:, 1].max())
+    else:
+        nonempty = [s for s in spikes if s.size]
+        if not nonempty:
+            raise ValueError(f"{where}: the selected units hold no spikes")
+        t_start = float(min(s.min() for s in nonempty))
+        t_stop = float(np.nextafter(max(s.max() for s in nonempty), np.inf))
+    if not t_stop > t_start:
+        raise ValueError(f"{where}: the analysis window [{t_start}, {t_stop}] s is empty")
+    outside = sum(int(((s < t_start) | (s > t_stop)).sum()) for s in spikes)
+    if outside:
+        logger.info("read_units: left out %d spike(s) outside the window [%g, %g] s", outside, t_start, t_stop)
+        spikes = [s[(s >= t_start) & (s <= t_stop)] for s in spikes]
+    names = None
+    if "unit_name" in units.colnames:
+        names = [str(v) for v in np.asarray(units["unit_name"].data[:])[rows]]
+    trains = []
+    for i, (row, train) in enumerate(zip(rows, spikes)):
+        uid = int(all_ids[row])
+        trains.append(neo.SpikeTrain(train, units="s", t_start=t_start, t_stop=t_stop,
+                                     name=names[i] if names else str(uid), unit_id=uid, units_row=int(row)))
+    return _Units(trains, rows, all_ids[rows])
+
+
+def _named_window(nwbfile, window: str, where: str) -> tuple[float, float]:
+    if not isinstance(window, str):
+        raise TypeError(f"window must be the name of an intervals table ('trials', 'epochs', ...), got "
+                        f"{type(window).__name__}")
+    table = {"trials": nwbfile.trials, "epochs": nwbfile.epochs}.get(window)
+    if table is None:
+        table = (nwbfile.intervals or {}).get(window)
+    if table is None or len(table.id) == 0:
+        available = sorted(nwbfile.intervals or {})
+        raise ValueError(f"window={window!r}: {where} has no such non-empty intervals table (available: "
+                         f"{', '.join(available) or 'none'})")
+    return float(np.min(table["start_time"].data[:])), float(np.max(table["stop_time"].data[:]))
+
+
+def read_units(path_or_nwbfile, unit_ids=None, *, window: str | None = None) -> list[neo.SpikeTrain]:
+    """Read the Units table of an NWB file as Neo spike trains.
+
+    The ragged ``spike_times`` column is read directly (its flat data and its index, once each),
+    not unit by unit.
+
+    Parameters
+    ----------
+    path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
+        A file (opened read-only and closed again) or an open NWBFile.
+    unit_ids : sequence of int, optional
+        Ids (the Units table's ``id`` column) of the units to read, in this order (default: all).
+    window : str, optional
+        Name of an intervals table (``"trials"``, ``"epochs"`` or any table in
+        ``nwbfile.intervals``) whose span, from its first start to its last stop, is the analysis
+        window. Default: the span of the units' ``obs_intervals`` when the table has them, else
+        from the first to the last spike.
+
+    Returns
+    -------
+    list of neo.SpikeTrain
+        One per unit, in seconds, all with the same ``t_start`` and ``t_stop``. ``name`` is the
+        ``unit_name`` column when present, else the unit id; annotations ``unit_id`` and
+        ``units_row`` (row in the Units table). Spikes outside a unit's ``obs_intervals`` or
+        outside the window are left out (logged at INFO).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not an NWB file, no Units table, an empty one, unknown ``unit_ids`` or ``window``, no spike.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from pynwb import NWBFile
+    >>> nwbfile = NWBFile(session_description="demo", identifier="demo",
+    ...                   session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    >>> nwbfile.add_unit(spike_times=[0.5, 1.5, 2.5], obs_intervals=[[0.0, 2.0]])
+    >>> nwbfile.add_unit(spike_times=[1.0], obs_intervals=[[0.0, 3.0]])
+    >>> trains = read_units(nwbfile)
+    >>> [train.times.magnitude.tolist() for train in trains]
+    [[0.5, 1.5], [1.0]]
+    >>> float(trains[0].t_start), float(trains[0].t_stop), trains[1].annotations["unit_id"]
+    (0.0, 3.0, 1)
+    """
+    with _Opened(path_or_nwbfile) as nwbfile:
+        where = f"'{path_or_nwbfile}'" if isinstance(path_or_nwbfile, (str, os.PathLike)) else "the NWBFile"
+        return _read_units(nwbfile, unit_ids, window, where).trains
+
+
+# ---------------------------------------------------------------------------------------------
+# writing
+# ---------------------------------------------------------------------------------------------
+def _free_name(nwbfile, module: str, name: str) -> str:
+    for i in range(2, 1000):
+        candidate = f"{name}_{i}"
+        if not _clashes(nwbfile, module, candidate):
+            return candidate
+    return f"{name}_new"  # pragma: no cover
+
+
+def _clashes(nwbfile, module: str, name: str) -> list[str]:
+    found = []
+    if name in (nwbfile.events or {}):
+        found.append(f"an events table '/events/{name}'")
+    if module in nwbfile.processing and name + PATTERNS_SUFFIX in nwbfile.processing[module].data_interfaces:
+        found.append(f"a table '/processing/{module}/{name}{PATTERNS_SUFFIX}'")
+    return found
+
+
+def _check_name(name, argument: str) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"{argument} must be a str, got {type(name).__name__}")
+    if not name or "/" in name or name.strip() != name:
+        raise ValueError(f"{argument} must be a non-empty name without '/' or surrounding spaces, got {name!r}")
+    return name
+
+
+def _source_description(result: DetectionResult) -> str:
+    params = result.parameters
+    return (f"{params.get('software', 'convseq_neo')}: convSeq spike-sequence detection (Koshkin & Fukai, ICML 2024) "
+            f"on the Units table; {_PARAMETERS_MARKER}{json.dumps(params, sort_keys=True)}")
+
+
+def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: str):
+    """The patterns DynamicTable and the EventsTable, built column-wise."""
+    from hdmf.common import DynamicTable, DynamicTableRegion, VectorData, VectorIndex
+    from pynwb.event import DurationVectorData, EventsTable, TimestampVectorData
+
+    n_patterns = result.n_patterns
+    member_rows = [rows[p.neurons] for p in result.patterns]
+    bounds = np.cumsum([p.size for p in result.patterns]).astype(np.int64)
+
+    def ragged(column: str, description: str, values: list, table=None):
+        flat = np.concatenate(values) if values else np.zeros(0)
+        if table is None:
+            data = VectorData(name=column, description=description, data=np.asarray(flat, dtype=float))
+        else:
+            data = DynamicTableRegion(name=column, description=description, data=np.asarray(flat, dtype=np.int64),
+                                      table=table)
+        return [data, VectorIndex(name=f"{column}_index", data=bounds if column != "analyzed_units" else
+                                  np.arange(1, n_patterns + 1, dtype=np.int64) * rows.size, target=data)]
+
+    membership = result.membership
+    grid = {}
+    for column in ("score", "pvalue", "lag"):
+        grid[column] = membership.pivot(index="pattern", columns="neuron", values=column).reindex(
+            index=range(n_patterns), columns=range(rows.size)).to_numpy(float)
+    width_bins = int(result.model.width)
+    columns = [
+        *ragged("units", "member units of the pattern (rows of the Units table), ordered by lag", member_rows,
+                units_table),
+        *ragged("lags", "each member's expected spike time relative to the occurrence centre, in seconds",
+                [p.lags.rescale(pq.s).magnitude for p in result.patterns]),
+        *ragged("scores", "membership z-scores of the members", [p.scores for p in result.patterns]),
+        *ragged("pvalues", "membership p-values of the members (Sidak over lags)",
+                [p.pvalues for p in result.patterns]),
+        VectorData(name="n_occurrences", description="number of significant occurrences",
+                   data=np.array([p.n_occurrences for p in result.patterns], dtype=np.int64)),
+        *ragged("analyzed_units", "the units the detector analysed (rows of the Units table), in the order of the "
+                "all_* and filter columns", [rows] * n_patterns, units_table),
+        VectorData(name="all_scores", description="membership z-score of every analysed unit",
+                   data=grid["score"]),
+        VectorData(name="all_pvalues", description="membership p-value of every analysed unit", data=grid["pvalue"]),
+        VectorData(name="all_lags", description="lag (s, relative to the centre) of every analysed unit; NaN where "
+                   "it never fired near an occurrence", data=grid["lag"]),
+        VectorData(name="filter", description=f"learned filter (analysed units x {width_bins} bins; column j is the "
+                   f"lag (j - {width_bins // 2}) * {result.raster.bin_size_s:g} s from the window centre; rows sum "
+                   "to 1)", data=np.stack([np.asarray(p.filter, dtype=float) for p in result.patterns])),
+    ]
+    patterns = DynamicTable(name=name + PATTERNS_SUFFIX, description="convSeq patterns: member units, lags, "
+                            "membership and learned filters (one row per pattern; id = pattern index)",
+                            columns=columns, id=np.arange(n_patterns, dtype=np.int64))
+    occ = result.occurrences
+    dtype = np.uint8 if n_patterns <= 255 else np.int64  # one byte: also keeps the inspector's binary check quiet
+    events = EventsTable(
+        name=name, description="convSeq sequence occurrences: each event spans [timestamp, timestamp + duration] "
+        "= [onset, offset], from the earliest to the latest member's expected spike time",
+        source_description=_source_description(result),
+        columns=[
+            TimestampVectorData(name="timestamp", description="occurrence onset (s)",
+                                data=occ["onset"].to_numpy(float)),
+            DurationVectorData(name="duration", description="offset - onset (s)",
+                               data=(occ["offset"] - occ["onset"]).to_numpy(float)),
+            VectorData(name="center", description="occurrence centre: mean of the members' expected spike times (s)",
+                       data=occ["center"].to_numpy(float)),
+            DynamicTableRegion(name="pattern", description="the pattern (row of the patterns table)",
+                               data=occ["pattern"].to_numpy().astype(dtype), table=patterns),
+            VectorData(name="peak", description="tested response height", data=occ["peak"].to_numpy(float)),
+            VectorData(name="pvalue", description="uncorrected p-value (all passed Benjamini-Hochberg at alpha)",
+                       data=occ["pvalue"].to_numpy(float)),
+        ],
+        id=np.arange(len(occ), dtype=np.int64))
+    return patterns, events
+
+
+def _fsync(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. directories on Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=None, module: str = "ecephys",
+             unit_ids=None, window: str | None = None, t_start=None, t_stop=None, random_state=None,
+             device="auto", progress: bool = False, **core_options) -> DetectionResult:
+    """Detect sequences in an NWB file's units and store the result in the file (or a copy).
+
+    The original is never opened for writing: a copy is made in the destination's directory
+    (a hidden ``.<file>.<random>.convseq-tmp``), the tables are appended to it, it is checked
+    (every unit and spike read back bit-identical) and then moved over the destination with
+    :func:`os.replace`, which is atomic. A crash at any point leaves the destination as it was
+    (at worst a stray temporary file next to it, safe to delete).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The NWB file.
+    bin_size, width : pq.Quantity
+        Time resolution and longest sequence to look for (as in :func:`~convseq_neo.detect.detect`).
+    n_patterns : int, default 1
+        Number of patterns to learn.
+    name : str, default "convseq"
+        Name of the EventsTable (``/events/<name>``); the patterns table is ``<name>_patterns``.
+        NWB cannot delete objects, so each run needs its own name.
+    out : str or os.PathLike, optional
+        Write an annotated copy here instead of updating ``path`` (must not exist yet).
+    module : str, default "ecephys"
+        Processing module for the patterns table (created if missing, reused if present).
+    unit_ids, window
+        Which units and which analysis window (see :func:`read_units`).
+    t_start, t_stop : pq.Quantity, optional
+        Explicit analysis window (overrides ``window``).
+    random_state, device, progress, **core_options
+        As in :func:`~convseq_neo.detect.detect` (e.g. ``max_epochs``, ``n_surrogates``, ``alpha``).
+
+    Returns
+    -------
+    DetectionResult
+        The result that was stored; ``result.parameters`` also holds ``nwb_file``,
+        ``nwb_events_table`` and ``nwb_patterns_table``.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` does not exist.
+    PermissionError
+        ``path`` is read-only and ``out`` is not given.
+    FileExistsError
+        ``out`` exists already.
+    ValueError
+        Not an NWB file, no/empty Units table, a name clash (the message names the clash and a free
+        name), or any error of :func:`~convseq_neo.detect.detect`.
+
+    Examples
+    --------
+    >>> import datetime, pathlib, tempfile
+    >>> import quantities as pq
+    >>> from pynwb import NWBFile, NWBHDF5IO
+    >>> from convseq_neo.generate import sequence_recording
+    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+    ...                          lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
+    >>> nwbfile = NWBFile(session_description="demo", identifier="demo",
+    ...                   session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    >>> for train in rec.spiketrains:
+    ...     nwbfile.add_unit(spike_times=train.times.rescale("s").magnitude, obs_intervals=[[0.0, 40.0]])
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.nwb"
+    >>> with NWBHDF5IO(str(path), "w") as io:
+    ...     io.write(nwbfile)
+    >>> result = annotate(path, 5 * pq.ms, 200 * pq.ms, random_state=0, max_epochs=200, n_surrogates=40, n_folds=3)
+    >>> stored = read_detections(path)
+    >>> len(stored.occurrences) == len(result.occurrences) >= 15
+    True
+    >>> sorted(stored.patterns["units"][0]) == sorted(rec.members[0].tolist())
+    True
+    """
+    source = _check_path(path, "path")
+    _check_name(name, "name")
+    _check_name(module, "module")
+    if out is None:
+        dest = source
+        if _read_only(source):
+            raise PermissionError(f"'{source}' is read-only: make it writable, or pass out=... (command line: --out) "
+                                  "to write an annotated copy")
+    else:
+        if not isinstance(out, (str, os.PathLike)):
+            raise TypeError(f"out must be a path, got {type(out).__name__}")
+        dest = Path(out)
+        if dest.exists():
+            raise FileExistsError(f"out: '{dest}' exists already; choose a new path (or annotate it in place)")
+        if not dest.parent.is_dir():
+            raise FileNotFoundError(f"out: the directory '{dest.parent}' does not exist")
+    if not os.access(dest.parent if str(dest.parent) else Path("."), os.W_OK):
+        raise PermissionError(f"the directory '{dest.parent}' is not writable (a temporary copy is written there)")
+
+    # 1. read (read-only) and check the names before any heavy work
+    where = f"'{source}'"
+    with _Opened(source) as nwbfile:
+        clash = _clashes(nwbfile, module, name)
+        if clash:
+            raise ValueError(f"{where} already holds {' and '.join(clash)}; NWB cannot delete objects, so store this "
+                             f"run under another name, e.g. name={_free_name(nwbfile, module, name)!r} "
+                             "(command line: --name)")
+        units = _read_units(nwbfile, unit_ids, window, where)
+        original_times, original_bounds = _ragged(nwbfile.units, "spike_times")
+        original_ids = np.asarray(nwbfile.units.id.data[:])
+    _checkpoint("read")
+
+    # 2. detect
+    result = detect(units.trains, bin_size, width, n_patterns, t_start=t_start, t_stop=t_stop,
+                    random_state=random_state, device=device, progress=progress, **core_options)
+    _checkpoint("detected")
+
+    # 3. write a temporary copy next to the destination, check it, replace atomically
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".convseq-tmp", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        shutil.copyfile(source, tmp)
+        shutil.copymode(source, tmp)
+        os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IWUSR)
+        _checkpoint("copied")
+        from pynwb import NWBHDF5IO
+
+        with NWBHDF5IO(str(tmp), "a") as io:
+            nwbfile = io.read()
+            clash = _clashes(nwbfile, module, name)
+            if clash:  # pragma: no cover - the file changed since step 1
+                raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
+            patterns, events = _build_tables(result, nwbfile.units, units.rows, name)
+            if module in nwbfile.processing:
+                processing = nwbfile.processing[module]
+            else:
+                processing = nwbfile.create_processing_module(
+                    name=module, description="processed data (convSeq spike-sequence detections)")
+            processing.add(patterns)
+            nwbfile.add_events_table(events)
+            _checkpoint("writing")
+            io.write(nwbfile)
+            _checkpoint("written")
+        with NWBHDF5IO(str(tmp), "r") as io:
+            check = io.read()
+            times, bounds = _ragged(check.units, "spike_times")
+            intact = (np.array_equal(times, original_times) and times.dtype == original_times.dtype
+                      and np.array_equal(bounds, original_bounds)
+                      and np.array_equal(np.asarray(check.units.id.data[:]), original_ids)
+                      and name in check.events)
+        if not intact:  # pragma: no cover - would be a pynwb bug
+            raise RuntimeError("the annotated copy did not read back intact; the original was left untouched")
+        _fsync(tmp)
+        _checkpoint("before_replace")
+        os.replace(tmp, dest)
+        _fsync(dest.parent)
+        _checkpoint("replaced")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    result.parameters.update(nwb_file=str(dest), nwb_events_table=f"/events/{name}",
+                             nwb_patterns_table=f"/processing/{module}/{name}{PATTERNS_SUFFIX}")
+    logger.info("annotate: wrote %d occurrence(s) of %d pattern(s) to %s (/events/%s, /processing/%s/%s%s)",
+                len(result.occurrences), result.n_patterns, dest, name, module, name, PATTERNS_SUFFIX)
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# reading back
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class StoredDetections:
+    """What :func:`annotate` stored, reloaded by :func:`read_detections`.
+
+    Attributes
+    ----------
+    occurrences : pandas.DataFrame
+        Same columns as :attr:`DetectionResult.occurrences <convseq_neo.detect.DetectionResult>`:
+        ``pattern``, ``center``, ``onset``, ``offset``, ``peak``, ``pvalue`` (s).
+    patterns : pandas.DataFrame
+        One row per pattern (index = pattern): ``units`` (member unit ids, ordered by lag),
+        ``unit_rows`` (their Units-table rows), ``lags`` (s), ``scores``, ``pvalues``,
+        ``n_occurrences``.
+    membership : pandas.DataFrame
+        Every analysed unit x pattern, as :attr:`DetectionResult.membership` plus ``unit_id``.
+    filters : numpy.ndarray, shape (K, N, W)
+        The learned filters over the analysed units.
+    parameters : dict
+        The flat parameter record (package version included).
+    """
+
+    occurrences: pd.DataFrame
+    patterns: pd.DataFrame
+    membership: pd.DataFrame
+    filters: np.ndarray
+    parameters: dict = field(default_factory=dict)
+
+
+def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None = None) -> StoredDetections:
+    """Reload the detections that :func:`annotate` stored under ``name``.
+
+    Parameters
+    ----------
+    path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
+        The annotated file (opened read-only) or an open NWBFile.
+    name : str, default "convseq"
+        The name given to :func:`annotate`.
+    module : str, optional
+        Processing module of the patterns table (default: the one holding ``<name>_patterns``).
+
+    Returns
+    -------
+    StoredDetections
+        Occurrences, patterns, membership, filters and parameters.
+
+    Raises
+    ------
+    ValueError
+        No such stored run (the message lists the stored ones).
+
+    Examples
+    --------
+    See :func:`annotate`.
+    """
+    _check_name(name, "name")
+    with _Opened(path_or_nwbfile) as nwbfile:
+        events = (nwbfile.events or {}).get(name)
+        modules = [module] if module is not None else list(nwbfile.processing)
+        table = None
+        for candidate in modules:
+            if candidate in nwbfile.processing and name + PATTERNS_SUFFIX in nwbfile.processing[candidate].data_interfaces:
+                table = nwbfile.processing[candidate][name + PATTERNS_SUFFIX]
+                break
+        if events is None or table is None:
+            stored = sorted((nwbfile.events or {}))
+            raise ValueError(f"no convSeq detections named {name!r} in this file (events tables: "
+                             f"{', '.join(stored) or 'none'})")
+        onset = np.asarray(events["timestamp"].data[:], dtype=float)
+        occurrences = pd.DataFrame({
+            "pattern": np.asarray(events["pattern"].data[:], dtype=np.int64),
+            "center": np.asarray(events["center"].data[:], dtype=float),
+            "onset": onset,
+            "offset": onset + np.asarray(events["duration"].data[:], dtype=float),
+            "peak": np.asarray(events["peak"].data[:], dtype=float),
+            "pvalue": np.asarray(events["pvalue"].data[:], dtype=float),
+        })[OCCURRENCE_COLUMNS]
+        unit_ids = np.asarray(nwbfile.units.id.data[:])
+        names = np.asarray(nwbfile.units["unit_name"].data[:]).astype(str) if "unit_name" in nwbfile.units.colnames \
+            else unit_ids.astype(str)
+
+        def split(column: str) -> list[np.ndarray]:
+            data, bounds = _ragged(table, column)
+            return [np.asarray(data[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)]
+
+        members = split("units")
+        patterns = pd.DataFrame({
+            "units": [unit_ids[m].tolist() for m in members],
+            "unit_rows": [m.astype(np.int64).tolist() for m in members],
+            "lags": [v.astype(float) for v in split("lags")],
+            "scores": [v.astype(float) for v in split("scores")],
+            "pvalues": [v.astype(float) for v in split("pvalues")],
+            "n_occurrences": np.asarray(table["n_occurrences"].data[:], dtype=np.int64),
+        }, index=pd.RangeIndex(len(members), name="pattern"))
+        analyzed = split("analyzed_units")[0].astype(np.int64) if members else np.zeros(0, np.int64)
+        scores, pvalues, lags = (np.asarray(table[c].data[:], dtype=float)
+                                 for c in ("all_scores", "all_pvalues", "all_lags"))
+        filters = np.asarray(table["filter"].data[:], dtype=float)
+        frames = []
+        for k, rows in enumerate(members):
+            member = np.isin(analyzed, rows)
+            frames.append(pd.DataFrame({"pattern": k, "neuron": np.arange(analyzed.size), "name": names[analyzed],
+                                        "score": scores[k], "pvalue": pvalues[k], "member": member, "lag": lags[k],
+                                        "unit_id": unit_ids[analyzed]}))
+        membership = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        text = events.source_description or ""
+        parameters = json.loads(text.split(_PARAMETERS_MARKER, 1)[1]) if _PARAMETERS_MARKER in text else {}
+    return StoredDetections(occurrences, patterns, membership, filters, parameters)
