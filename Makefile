@@ -21,7 +21,7 @@ demo: install
 	$(BIN)/python -m convseq_neo demo
 
 test: install-test
-	$(BIN)/ruff check convseq_neo tests benchmarks examples
+	$(BIN)/ruff check .
 	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python -m pytest
 
 lint: install-test
