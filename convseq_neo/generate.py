@@ -48,7 +48,7 @@ from convseq_neo._validation import (
     check_random_state,
     check_time_quantity,
 )
-from convseq_neo.adapters import plan_raster
+from convseq_neo.adapters import _seconds_per_unit, plan_raster
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -356,18 +356,6 @@ def _check_spiketrains(spiketrains, name: str = "spiketrains") -> list[neo.Spike
         if not isinstance(train, neo.SpikeTrain):
             raise TypeError(f"{name}[{index}] must be a neo.SpikeTrain, got {type(train).__name__}")
     return trains
-
-
-def _seconds_per_unit(trains: list[neo.SpikeTrain]) -> np.ndarray:
-    """Seconds in one unit of each train (rescaling is slow, so each distinct unit is converted once)."""
-    cache: dict[str, float] = {}
-    factors = np.empty(len(trains))
-    for index, train in enumerate(trains):
-        key = train.dimensionality.string
-        if key not in cache:
-            cache[key] = float(pq.Quantity(1.0, train.units).rescale(pq.s).magnitude)
-        factors[index] = cache[key]
-    return factors
 
 
 def _copy_train(train: neo.SpikeTrain, times: np.ndarray, array_annotations: dict | None = None) -> neo.SpikeTrain:

@@ -23,6 +23,11 @@ Layout written by :func:`annotate` (``name="convseq"``)
     in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units) and
     ``filter`` (patterns x analyzed units x window bins; column ``j`` is the lag ``(j - W // 2) *
     bin_size`` from the window centre).
+
+nwbinspector finds nothing to report in these tables, with two exceptions at its lowest level
+(BEST_PRACTICE_SUGGESTION) that do not apply: ``check_single_row`` when one pattern is learned
+(the patterns table then has one row) and ``check_column_binary_capability`` when the
+occurrences use exactly two patterns (it suggests turning the ``pattern`` region into booleans).
 """
 
 from __future__ import annotations
@@ -85,7 +90,7 @@ class _Opened:
         self.source, self.mode, self.io = source, mode, None
 
     def __enter__(self):
-        from pynwb import NWBFile, NWBHDF5IO
+        from pynwb import NWBHDF5IO, NWBFile
 
         if isinstance(self.source, NWBFile):
             return self.source
@@ -348,7 +353,6 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
                             "membership and learned filters (one row per pattern; id = pattern index)",
                             columns=columns, id=np.arange(n_patterns, dtype=np.int64))
     occ = result.occurrences
-    dtype = np.uint8 if n_patterns <= 255 else np.int64  # one byte: also keeps the inspector's binary check quiet
     events = EventsTable(
         name=name, description="convSeq sequence occurrences: each event spans [timestamp, timestamp + duration] "
         "= [onset, offset], from the earliest to the latest member's expected spike time",
@@ -361,7 +365,7 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
             VectorData(name="center", description="occurrence centre: mean of the members' expected spike times (s)",
                        data=occ["center"].to_numpy(float)),
             DynamicTableRegion(name="pattern", description="the pattern (row of the patterns table)",
-                               data=occ["pattern"].to_numpy().astype(dtype), table=patterns),
+                               data=occ["pattern"].to_numpy().astype(np.int32), table=patterns),
             VectorData(name="peak", description="tested response height", data=occ["peak"].to_numpy(float)),
             VectorData(name="pvalue", description="uncorrected p-value (all passed Benjamini-Hochberg at alpha)",
                        data=occ["pvalue"].to_numpy(float)),
@@ -607,11 +611,12 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
         modules = [module] if module is not None else list(nwbfile.processing)
         table = None
         for candidate in modules:
-            if candidate in nwbfile.processing and name + PATTERNS_SUFFIX in nwbfile.processing[candidate].data_interfaces:
-                table = nwbfile.processing[candidate][name + PATTERNS_SUFFIX]
+            interfaces = nwbfile.processing[candidate].data_interfaces if candidate in nwbfile.processing else {}
+            if name + PATTERNS_SUFFIX in interfaces:
+                table = interfaces[name + PATTERNS_SUFFIX]
                 break
         if events is None or table is None:
-            stored = sorted((nwbfile.events or {}))
+            stored = sorted(nwbfile.events or {})
             raise ValueError(f"no convSeq detections named {name!r} in this file (events tables: "
                              f"{', '.join(stored) or 'none'})")
         onset = np.asarray(events["timestamp"].data[:], dtype=float)

@@ -17,3 +17,15 @@ def ca1_raster():
     import scipy.io
 
     return scipy.io.loadmat(CA1_ACTIVITY)["neuronal_activity_mat"].astype(int)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """Run torch on one thread: on a small shared machine, two OpenMP threads competing with another
+    process for two cores slow every small parallel region down many times over."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

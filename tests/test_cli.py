@@ -1,0 +1,114 @@
+"""Tests for the ``convseq-neo`` command line (the ``annotate`` subcommand)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import quantities as pq
+import torch
+from pynwb import NWBHDF5IO
+
+from convseq_neo import cli, nwb
+from convseq_neo.generate import sequence_recording
+
+torch.set_num_threads(1)
+
+ARGS = ["--bin-size", "5ms", "--width", "200ms", "--patterns", "1", "--max-epochs", "200", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def nwb_file(tmp_path_factory):
+    from test_nwb import make_nwbfile, write
+
+    rec = sequence_recording(n_neurons=40, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+                             lag_step=10 * pq.ms, participation=1.0, jitter=5 * pq.ms, n_occurrences=25,
+                             random_state=3)
+    trains = [t.times.rescale(pq.s).magnitude for t in rec.spiketrains]
+    return write(make_nwbfile(trains), tmp_path_factory.mktemp("cli") / "rec.nwb")
+
+
+@pytest.fixture(scope="module")
+def annotated(nwb_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli_out") / "out.nwb"
+    code = cli.main(["annotate", str(nwb_file), "--out", str(out), "--seed", "1", *ARGS])
+    return code, out
+
+
+def test_duration_parsing():
+    assert cli.duration("5ms") == 5 * pq.ms
+    assert float(cli.duration("0.5 s").rescale(pq.s)) == 0.5
+    assert cli.duration("1e3us").rescale(pq.ms) == 1 * pq.ms
+    for bad in ("5", "ms", "-5ms", "0s", "5 parsecs"):
+        with pytest.raises(Exception, match="duration with a unit|positive"):
+            cli.duration(bad)
+
+
+def test_help_lists_everything(capsys):
+    assert cli.main(["annotate", "--help"]) == 0
+    text = capsys.readouterr().out
+    for option in ("FILE.nwb", "--out", "--name", "--module", "--bin-size", "--width", "--patterns", "--seed",
+                   "--device", "--max-epochs", "--no-progress"):
+        assert option in text
+    assert cli.main(["--help"]) == 0
+    assert "annotate" in capsys.readouterr().out
+
+
+def test_annotate_success(annotated, nwb_file, capsys):
+    code, out = annotated
+    assert code == 0
+    stored = nwb.read_detections(out)
+    assert len(stored.occurrences) >= 20
+    assert stored.parameters["max_epochs"] == 200 and stored.parameters["random_state"] == 1
+    with NWBHDF5IO(str(nwb_file), "r") as io:
+        assert not io.read().events  # the input was not touched
+
+
+def test_summary_printed(nwb_file, tmp_path, capsys):
+    out = tmp_path / "o.nwb"
+    assert cli.main(["annotate", str(nwb_file), "--out", str(out), "--name", "mine", *ARGS]) == 0
+    text = capsys.readouterr().out
+    assert "pattern 0:" in text and "members" in text and "occurrences written to" in text
+    assert str(out) in text and "/events/mine" in text
+    assert len(nwb.read_detections(out, "mine").occurrences) > 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["annotate", "f.nwb", "--bin-size", "5", "--width", "200ms", "--patterns", "1"], "not a duration with a unit"),
+    (["annotate", "f.nwb", "--width", "200ms", "--patterns", "1"], "--bin-size"),
+    (["annotate", "f.nwb", "--bin-size", "5ms", "--width", "200ms", "--patterns", "0"], "at least 1"),
+    (["annotate", "f.nwb", *ARGS, "--device", "tpu"], "invalid choice"),
+    (["annotate", "missing.nwb", *ARGS], "no such file"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+    assert len([line for line in err if "error" in line]) == 1
+
+
+def test_name_clash_exits_2(annotated, capsys):
+    _, out = annotated
+    assert cli.main(["annotate", str(out), *ARGS]) == 2
+    err = capsys.readouterr().err
+    assert "already holds" in err and "--name" in err and "Traceback" not in err
+
+
+def test_other_failure_exits_1(nwb_file, monkeypatch, capsys):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(nwb, "annotate", boom)
+    assert cli.main(["annotate", str(nwb_file), *ARGS]) == 1
+    assert "disk on fire" in capsys.readouterr().err
+
+
+def test_console_entry_point_runs():
+    done = subprocess.run([sys.executable, "-m", "convseq_neo", "annotate", "nope.nwb", *ARGS], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2
+    assert "no such file" in done.stderr and "Traceback" not in done.stderr
+    assert np.char.count(done.stderr.strip(), "\n") <= 1

@@ -1,0 +1,311 @@
+"""Tests for convseq_neo.nwb: reading units, annotating an NWB file safely, reading the result back."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import quantities as pq
+import torch
+from hdmf.common import VectorData, VectorIndex
+from pynwb import NWBHDF5IO, NWBFile
+from pynwb.file import Subject
+from pynwb.misc import Units
+
+from convseq_neo import nwb
+from convseq_neo.evaluate import score_detections
+from convseq_neo.generate import sequence_recording
+
+torch.set_num_threads(1)
+
+BIN = 5 * pq.ms
+WIDTH = 200 * pq.ms
+FAST = {"max_epochs": 300, "n_surrogates": 50, "n_folds": 3}
+
+
+@pytest.fixture(scope="module")
+def recording():
+    return sequence_recording(n_neurons=40, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+                              lag_step=10 * pq.ms, participation=1.0, jitter=5 * pq.ms, n_occurrences=25,
+                              random_state=3)
+
+
+def make_nwbfile(trains, *, obs=None, described=True, unit_names=False) -> NWBFile:
+    """A fully described NWB file whose Units table (built column-wise) holds ``trains`` (arrays in s)."""
+    kwargs = {}
+    if described:
+        kwargs = dict(experimenter=["Doe, Jane"], institution="University of Somewhere", lab="Sequence Lab",
+                      keywords=["sequences", "replay"], experiment_description="planted sequences",
+                      subject=Subject(subject_id="m1", species="Mus musculus", sex="M", age="P90D",
+                                      description="a synthetic mouse"))
+    nwbfile = NWBFile(session_description="synthetic recording with planted sequences", identifier="convseq-test",
+                      session_start_time=datetime.datetime(2024, 1, 1, 12, tzinfo=datetime.timezone.utc), **kwargs)
+    if trains is None:
+        return nwbfile
+    times = VectorData(name="spike_times", description="the spike times for each unit in seconds",
+                       data=np.concatenate([np.asarray(t, float) for t in trains]) if trains else np.zeros(0))
+    columns = [times, VectorIndex(name="spike_times_index", data=np.cumsum([len(t) for t in trains]).astype(np.int64),
+                                  target=times)]
+    if obs is not None:
+        intervals = VectorData(name="obs_intervals", description="the observation intervals for each unit",
+                               data=np.concatenate(obs).reshape(-1, 2))
+        columns += [intervals, VectorIndex(name="obs_intervals_index", target=intervals,
+                                           data=np.cumsum([len(o) for o in obs]).astype(np.int64))]
+    if unit_names:
+        names = [f"u{i}" for i in range(len(trains))]
+        columns.append(VectorData(name="unit_name", description="unit label", data=names))
+    nwbfile.units = Units(name="units", description="sorted units", resolution=1 / 30000, columns=columns,
+                          id=np.arange(100, 100 + len(trains)))
+    return nwbfile
+
+
+def write(nwbfile, path):
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwbfile)
+    return path
+
+
+def snapshot(path):
+    """Units ids, spike times (with dtype) and index of a file, for bit-identity checks."""
+    with NWBHDF5IO(str(path), "r") as io:
+        units = io.read().units
+        idx = units["spike_times_index"]
+        return (np.asarray(units.id.data[:]), np.asarray(idx.target.data[:]), np.asarray(idx.data[:]))
+
+
+def same(a, b) -> bool:
+    return all(x.dtype == y.dtype and np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.fixture(scope="module")
+def source_file(recording, tmp_path_factory):
+    trains = [t.times.rescale(pq.s).magnitude for t in recording.spiketrains]
+    path = tmp_path_factory.mktemp("nwb") / "planted.nwb"
+    return write(make_nwbfile(trains, obs=[np.array([[0.0, 40.0]])] * len(trains)), path)
+
+
+@pytest.fixture(scope="module")
+def annotated(source_file, tmp_path_factory):
+    """One fit, shared: the annotated copy and the result."""
+    out = tmp_path_factory.mktemp("out") / "annotated.nwb"
+    before = snapshot(source_file)
+    result = nwb.annotate(source_file, BIN, WIDTH, 1, out=out, random_state=0, **FAST)
+    return out, result, before
+
+
+# ------------------------------------------------------------------ reading
+def test_read_units_path_and_nwbfile_agree(source_file, recording):
+    trains = nwb.read_units(source_file)
+    assert len(trains) == 40
+    assert trains[0].name == "100" and trains[0].annotations["unit_id"] == 100
+    for got, truth in zip(trains, recording.spiketrains):
+        np.testing.assert_array_equal(got.times.magnitude, truth.times.rescale(pq.s).magnitude)
+    assert float(trains[0].t_start) == 0.0 and float(trains[0].t_stop) == 40.0
+    with NWBHDF5IO(str(source_file), "r") as io:
+        again = nwb.read_units(io.read(), unit_ids=[105, 101])
+    assert [t.annotations["unit_id"] for t in again] == [105, 101]
+    np.testing.assert_array_equal(again[1].magnitude, trains[1].magnitude)
+
+
+def test_read_units_obs_intervals_and_windows(caplog):
+    nwbfile = make_nwbfile([[0.5, 1.5, 2.5, 9.0], [1.0, 3.5]], obs=[np.array([[0.0, 2.0]]),
+                                                                     np.array([[0.0, 1.2], [3.0, 4.0]])],
+                           unit_names=True)
+    with caplog.at_level("INFO", logger="convseq_neo.nwb"):
+        trains = nwb.read_units(nwbfile)
+    assert [t.times.magnitude.tolist() for t in trains] == [[0.5, 1.5], [1.0, 3.5]]
+    assert (float(trains[0].t_start), float(trains[0].t_stop)) == (0.0, 4.0)
+    assert [t.name for t in trains] == ["u0", "u1"]
+    assert "obs_intervals" in caplog.text
+    # without obs_intervals: the span of the spikes; or a named intervals table
+    plain = make_nwbfile([[0.5, 1.5], [1.0, 3.5]])
+    trains = nwb.read_units(plain)
+    assert float(trains[0].t_start) == 0.5 and float(trains[0].t_stop) >= 3.5
+    plain.add_trial(start_time=1.0, stop_time=2.0)
+    plain.add_trial(start_time=2.5, stop_time=3.0)
+    trains = nwb.read_units(plain, window="trials")
+    assert (float(trains[0].t_start), float(trains[0].t_stop)) == (1.0, 3.0)
+    assert [t.times.magnitude.tolist() for t in trains] == [[1.5], [1.0]]
+    with pytest.raises(ValueError, match="window='epochs'"):
+        nwb.read_units(plain, window="epochs")
+    with pytest.raises(ValueError, match=r"unit_ids \[7\]"):
+        nwb.read_units(plain, unit_ids=[7])
+
+
+def test_read_units_is_fast(tmp_path):
+    rng = np.random.default_rng(0)
+    trains = [np.sort(rng.uniform(0, 600, rng.poisson(3000))) for _ in range(500)]
+    path = write(make_nwbfile(trains), tmp_path / "big.nwb")
+    started = time.perf_counter()
+    got = nwb.read_units(path)
+    assert time.perf_counter() - started < 1.0
+    assert sum(len(t) for t in got) == sum(len(t) for t in trains)
+
+
+def test_read_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        nwb.read_units(tmp_path / "missing.nwb")
+    (tmp_path / "junk.nwb").write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="could not be read as an NWB file"):
+        nwb.read_units(tmp_path / "junk.nwb")
+    with pytest.raises(ValueError, match="no Units table"):
+        nwb.read_units(make_nwbfile(None))
+    path = write(make_nwbfile(None), tmp_path / "nounits.nwb")
+    with pytest.raises(ValueError, match="no Units table"):
+        nwb.annotate(path, BIN, WIDTH, out=tmp_path / "x.nwb")
+    with pytest.raises(ValueError, match="empty Units table"):
+        nwb.read_units(make_nwbfile([]))
+
+
+# ------------------------------------------------------------------ writing
+def test_annotate_matches_planted_and_keeps_units(annotated, source_file, recording):
+    out, result, before = annotated
+    assert same(snapshot(source_file), before)  # the source was not touched
+    assert same(snapshot(out), before)  # nor were the units of the copy
+    truth = recording.ground_truth
+    occ = result.occurrences
+    onsets = truth.times.rescale(pq.s).magnitude
+    scores = score_detections(occ["onset"].to_numpy(), occ["pattern"].to_numpy(), onsets,
+                              np.zeros(onsets.size, int), tolerance=0.05)
+    assert scores.f1 > 0.9
+    stored = nwb.read_detections(out)
+    np.testing.assert_array_equal(stored.occurrences["pattern"], occ["pattern"])
+    for column in ("center", "onset", "peak", "pvalue"):
+        np.testing.assert_array_equal(stored.occurrences[column], occ[column])
+    np.testing.assert_allclose(stored.occurrences["offset"], occ["offset"], rtol=0, atol=1e-12)
+    members = stored.patterns.loc[0, "units"]
+    assert members == [100 + int(n) for n in result.patterns[0].neurons]
+    assert len(set(members) & {100 + int(m) for m in recording.members[0]}) >= 10
+    np.testing.assert_allclose(stored.patterns.loc[0, "lags"], result.patterns[0].lags.magnitude)
+    np.testing.assert_allclose(stored.filters[0], result.patterns[0].filter)
+    assert stored.membership["member"].sum() == result.membership["member"].sum()
+    assert stored.parameters["software"].startswith("convseq_neo") and stored.parameters["max_epochs"] == 300
+    with NWBHDF5IO(str(out), "r") as io:
+        events = io.read().events["convseq"]
+        assert "convseq_neo" in events.source_description and "n_surrogates" in events.source_description
+        np.testing.assert_allclose(events["duration"].data[:], (occ["offset"] - occ["onset"]).to_numpy())
+
+
+def test_name_clash_and_second_run(annotated, tmp_path):
+    out, _, before = annotated
+    with pytest.raises(ValueError, match=r"already holds an events table '/events/convseq'.*name='convseq_2'"):
+        nwb.annotate(out, BIN, WIDTH, random_state=0, **FAST)
+    assert same(snapshot(out), before)
+    with pytest.raises(ValueError, match="no convSeq detections named 'other'"):
+        nwb.read_detections(out, "other")
+
+
+def test_annotate_in_place_reuses_module(annotated, tmp_path):
+    out, _, before = annotated
+    path = tmp_path / "again.nwb"
+    path.write_bytes(out.read_bytes())
+    os.chmod(path, 0o640)
+    nwb.annotate(path, BIN, WIDTH, name="run2", random_state=1, max_epochs=60, n_surrogates=20, n_folds=3)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert same(snapshot(path), before)
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".convseq-tmp")]
+    with NWBHDF5IO(str(path), "r") as io:
+        f = io.read()
+        assert set(f.events) == {"convseq", "run2"}
+        assert set(f.processing["ecephys"].data_interfaces) == {"convseq_patterns", "run2_patterns"}
+    assert len(nwb.read_detections(path, "convseq").occurrences) > 0
+
+
+def test_write_errors(source_file, tmp_path):
+    path = tmp_path / "ro.nwb"
+    path.write_bytes(source_file.read_bytes())
+    os.chmod(path, 0o444)
+    with pytest.raises(PermissionError, match="read-only.*out="):
+        nwb.annotate(path, BIN, WIDTH)
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        nwb.annotate(tmp_path / "missing.nwb", BIN, WIDTH)
+    with pytest.raises(FileExistsError, match="exists already"):
+        nwb.annotate(source_file, BIN, WIDTH, out=path)
+    with pytest.raises(ValueError, match="name must be"):
+        nwb.annotate(source_file, BIN, WIDTH, name="a/b", out=tmp_path / "n.nwb")
+    with pytest.raises(TypeError, match="bin_size"):
+        nwb.annotate(source_file, 0.005, WIDTH, out=tmp_path / "n.nwb")
+    assert not (tmp_path / "n.nwb").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".convseq-tmp")]
+
+
+def _messages(path):
+    nwbinspector = pytest.importorskip("nwbinspector")
+    return {(m.check_function_name, m.object_name, m.importance.name)
+            for m in nwbinspector.inspect_nwbfile(nwbfile_path=str(path))}
+
+
+def test_inspector_reports_nothing_new(tmp_path):
+    rec = sequence_recording(n_neurons=48, n_patterns=3, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+                             lag_step=10 * pq.ms, participation=1.0, jitter=5 * pq.ms, n_occurrences=20,
+                             random_state=5)
+    trains = [t.times.rescale(pq.s).magnitude for t in rec.spiketrains]
+    path = write(make_nwbfile(trains, obs=[np.array([[0.0, 40.0]])] * len(trains), unit_names=True),
+                 tmp_path / "described.nwb")
+    before = _messages(path)
+    assert before == set()  # the mock file is fully described
+    result = nwb.annotate(path, BIN, WIDTH, 3, random_state=0, **FAST)
+    assert sorted(result.occurrences["pattern"].unique()) == [0, 1, 2]
+    assert _messages(path) - before == set()
+
+
+def test_inspector_single_pattern_only_suggests(annotated, source_file):
+    # one learned pattern: a one-row patterns table, which the inspector merely suggests representing otherwise
+    assert _messages(annotated[0]) - _messages(source_file) <= {
+        ("check_single_row", "convseq_patterns", "BEST_PRACTICE_SUGGESTION")}
+
+
+# ------------------------------------------------------------------ crash safety
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    import quantities as pq
+    from convseq_neo import nwb
+    stage = sys.argv[2]
+    if not stage.startswith("timed"):
+        def _kill(name):
+            if name == stage:
+                os.kill(os.getpid(), signal.SIGKILL)
+        nwb._checkpoint = _kill
+    print("ready", flush=True)
+    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, name="crash", random_state=0, max_epochs=40, n_surrogates=20,
+                 n_folds=3)
+""")
+
+
+STAGES = ["detected", "copied", "writing", "written", "before_replace", "timed:0.2", "timed:1.0"]
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_sigkill_leaves_the_original_intact(stage, annotated, tmp_path):
+    out, _, before = annotated
+    path = tmp_path / "victim.nwb"
+    path.write_bytes(out.read_bytes())
+    original = path.read_bytes()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), stage], stdout=subprocess.PIPE, env=env)
+    if stage.startswith("timed"):  # kill from outside, somewhere during the fit or the write
+        child.stdout.readline()
+        time.sleep(float(stage.split(":")[1]))
+        child.send_signal(signal.SIGKILL)
+    child.wait(timeout=120)
+    if not stage.startswith("timed"):
+        assert child.returncode == -signal.SIGKILL
+    assert same(snapshot(path), before)
+    with NWBHDF5IO(str(path), "r") as io:
+        events = set(io.read().events)
+    if "crash" in events:  # killed after the atomic replace (only possible for a timed kill): a complete result
+        assert stage.startswith("timed")
+        assert len(nwb.read_detections(path, "crash").occurrences) > 0
+    else:  # killed before it: the original, byte for byte
+        assert events == {"convseq"}
+        assert path.read_bytes() == original
