@@ -347,7 +347,7 @@ class ConvSeq:
         self.stop_reason_ = reasons
 
         if crossfit:
-            candidates = self._crossfit_candidates(raster, tested_filters, regions, rng, device)
+            candidates = self._crossfit_candidates(op, raster, tested_filters, regions, rng, device)
         else:
             candidates = self._random_filter_candidates(self.responses_, width)
         pattern_ids, peak_bins, heights, pvalues, significant = candidates
@@ -419,7 +419,7 @@ class ConvSeq:
                 split[model, max(0, peak - half):peak + half + 1] = True
         return split
 
-    def _crossfit_candidates(self, raster, model_filters, regions, rng, device):
+    def _crossfit_candidates(self, op, raster, model_filters, regions, rng, device):
         """Test each fold's peaks with the filter that did not see that fold; BH over all candidates."""
         n_patterns, width = model_filters.shape[1], model_filters.shape[-1]
         n_folds = len(regions)
@@ -432,7 +432,6 @@ class ConvSeq:
             fold_shift[fold] = shifts
         stacked = np.concatenate(fold_filters, axis=0)  # (n_folds * K, N, W), fold-major
         stacked_regions = [regions[fold] for fold in range(n_folds) for _ in range(n_patterns)]
-        op = make_response(raster, width, backend=self.backend, device=device)
         with torch.no_grad():
             tested = op(torch.as_tensor(stacked, device=device)).cpu().numpy()
         bar = tqdm(total=self.n_surrogates, desc="surrogates", disable=not self.progress, leave=False)
