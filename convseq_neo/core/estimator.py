@@ -365,13 +365,10 @@ class ConvSeq:
 
     def _explained_times(self, responses: np.ndarray, masks: np.ndarray, width: int) -> np.ndarray:
         """Times within half a window of a peak above the reference threshold (one row per model)."""
-        half = width // 2
         explained = np.zeros_like(masks)
         for model in range(responses.shape[0]):
-            peaks, heights = peaks_in_region(np.where(masks[model], responses[model], -np.inf), 0,
-                                             responses.shape[1], width)
-            for peak in peaks[np.isfinite(heights) & (heights > self.random_filter_threshold_)]:
-                explained[model, max(0, peak - half):peak + half + 1] = True
+            peaks, heights = _masked_peaks(responses[model], masks[model], width)
+            _mark_windows(explained[model], peaks[heights > self.random_filter_threshold_], width)
         return explained
 
     def _restrict_to_members(self, op, raster, raster_sorted, model_filters, model_masks, device) -> np.ndarray:
@@ -390,10 +387,7 @@ class ConvSeq:
                                            device=device)).cpu().numpy().reshape(n_models, n_patterns, -1)
         for model in range(n_models):
             for pattern in range(n_patterns):
-                peaks, heights = peaks_in_region(np.where(model_masks[model], responses[model, pattern], -np.inf), 0,
-                                                 responses.shape[-1], width)
-                finite = np.isfinite(heights)
-                peaks, heights = peaks[finite], heights[finite]
+                peaks, heights = _masked_peaks(responses[model, pattern], model_masks[model], width)
                 keep = heights > self.random_filter_threshold_
                 if keep.sum() < 5:
                     keep = np.zeros_like(keep)
@@ -407,16 +401,14 @@ class ConvSeq:
 
     def _split_times(self, raster, raster_sorted, responses: np.ndarray, masks: np.ndarray, width: int) -> np.ndarray:
         """Times of the weaker group wherever a model's occurrences split into two neuron-specific groups."""
-        half = width // 2
         split = np.zeros_like(masks)
         for model in range(responses.shape[0]):
-            peaks, heights = peaks_in_region(np.where(masks[model], responses[model], -np.inf), 0,
-                                             responses.shape[1], width)
-            keep = np.isfinite(heights) & (heights > self.random_filter_threshold_)
+            peaks, heights = _masked_peaks(responses[model], masks[model], width)
+            keep = heights > self.random_filter_threshold_
             weaker = split_occurrences(raster, raster_sorted, peaks[keep], heights[keep], width, self.lag_tolerance_,
                                        float(self.alpha))
-            for peak in [] if weaker is None else weaker:
-                split[model, max(0, peak - half):peak + half + 1] = True
+            if weaker is not None:
+                _mark_windows(split[model], weaker, width)
         return split
 
     def _crossfit_candidates(self, op, raster, model_filters, regions, rng, device):
@@ -458,11 +450,10 @@ class ConvSeq:
         for fold, (start, stop) in enumerate(regions):
             for pattern in range(n_patterns):
                 sample = np.sort(null[fold * n_patterns + pattern])
-                # smallest height h with (1 + #null >= h) / (1 + n) <= cutoff
+                # smallest height h with (1 + #null >= h) / (1 + n) <= cutoff: just above the (allowed + 1)-th highest
                 allowed = int(np.floor(cutoff * (1 + sample.size) - 1))
                 if 0 <= allowed < sample.size:
-                    self.thresholds_[pattern, start:stop] = sample[sample.size - 1 - allowed] if allowed else (
-                        np.nextafter(sample[-1], np.inf))
+                    self.thresholds_[pattern, start:stop] = np.nextafter(sample[sample.size - 1 - allowed], np.inf)
                 elif allowed >= sample.size:
                     self.thresholds_[pattern, start:stop] = -np.inf
         self.alpha_cutoff_ = cutoff
@@ -547,6 +538,20 @@ class ConvSeq:
 
     def __repr__(self) -> str:
         return f"ConvSeq(n_patterns={self.n_patterns}, width={self.width}, significance={self.significance!r})"
+
+
+def _masked_peaks(response: np.ndarray, mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks (at least ``width`` apart) of ``response`` at the times ``mask`` allows: (times, heights)."""
+    peaks, heights = peaks_in_region(np.where(mask, response, -np.inf), 0, response.size, width)
+    finite = np.isfinite(heights)
+    return peaks[finite], heights[finite]
+
+
+def _mark_windows(row: np.ndarray, peaks: np.ndarray, width: int) -> None:
+    """Set ``row`` True within half a window of each peak."""
+    half = width // 2
+    for peak in peaks:
+        row[max(0, peak - half):peak + half + 1] = True
 
 
 def _match_filters(reference: np.ndarray, candidates: np.ndarray, max_shift: int | None = None):
