@@ -278,8 +278,9 @@ def _random_trains(draw):
     trains = []
     for i in range(n):
         times = draw(st.lists(st.floats(0.0, t_stop, allow_nan=False), max_size=20))
-        # A spike a rounding error below t_stop is ambiguous once units are converted: keep it off that edge.
-        times = [t for t in times if t == t_stop or t < t_stop * (1 - 1e-9)]
+        # A spike at or a rounding error below t_stop is ambiguous once units are converted: keep it off that
+        # edge (test_spike_at_t_stop_is_left_out covers the edge itself).
+        times = [t for t in times if t < t_stop * (1 - 1e-6)]
         units = draw(st.sampled_from(["s", "ms", "us"]))
         scale = float(pq.Quantity(1.0, "s").rescale(units).magnitude)
         trains.append(neo.SpikeTrain(np.asarray(times) * scale, t_stop=t_stop * scale, units=units, name=f"u{i}"))
@@ -307,3 +308,4 @@ def test_binning_agrees_with_the_reference(data, bin_size_s):
     times = np.concatenate([t.rescale("s").magnitude for t in trains])
     near_edge = np.abs(times / bin_size_s - np.round(times / bin_size_s)) < 1e-7
     assert moved <= 2 * near_edge.sum()
+
