@@ -35,13 +35,17 @@ def machine() -> dict:
 
 
 def ca1_raster() -> np.ndarray:
-    """The CA1 raster (452 x 18,137), read from the data directory with scipy.io.loadmat."""
-    import scipy.io
+    """The CA1 raster (452 x 18,137 frames of 50 ms), through ``convseq_neo.datasets.load_rubin_ca1``."""
+    import quantities as pq
 
-    path = DATA_DIR / "ca1_rubin2019_neuronal_activity_mat.mat"
-    if not path.exists():
-        raise SystemExit(f"CA1 data not found at {path}; set CONVSEQ_DATA_DIR")
-    return scipy.io.loadmat(path)["neuronal_activity_mat"].astype(np.int64)
+    from convseq_neo.adapters import to_raster
+    from convseq_neo.datasets import load_rubin_ca1
+
+    try:
+        segment = load_rubin_ca1(DATA_DIR, download=False)
+    except FileNotFoundError as error:
+        raise SystemExit(f"{error}\nSet CONVSEQ_DATA_DIR to the folder that holds the CA1 files.") from error
+    return to_raster(segment.spiketrains, bin_size=50 * pq.ms).to_dense().astype(np.int64)
 
 
 def save(name: str, payload: dict) -> Path:

@@ -10,13 +10,23 @@ CA1_ACTIVITY = DATA_DIR / "ca1_rubin2019_neuronal_activity_mat.mat"
 
 
 @pytest.fixture(scope="session")
-def ca1_raster():
-    """The real CA1 raster (452 x 18,137, 50 ms frames), read straight from the data directory."""
+def ca1_segment():
+    """The real CA1 recording as a Neo Segment, through the dataset loader (never downloads)."""
     if not CA1_ACTIVITY.exists():
         pytest.skip(f"CA1 data not found in {DATA_DIR} (set CONVSEQ_DATA_DIR)")
-    import scipy.io
+    from convseq_neo.datasets import load_rubin_ca1
 
-    return scipy.io.loadmat(CA1_ACTIVITY)["neuronal_activity_mat"].astype(int)
+    return load_rubin_ca1(DATA_DIR, download=False)
+
+
+@pytest.fixture(scope="session")
+def ca1_raster(ca1_segment):
+    """The real CA1 raster (452 x 18,137, 50 ms frames) as a dense int array."""
+    import quantities as pq
+
+    from convseq_neo.adapters import to_raster
+
+    return to_raster(ca1_segment.spiketrains, bin_size=50 * pq.ms).to_dense().astype(int)
 
 
 @pytest.fixture(scope="session", autouse=True)

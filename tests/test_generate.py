@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import doctest
-import os
 import time
-from pathlib import Path
 
 import neo
 import numpy as np
@@ -25,9 +23,6 @@ from convseq_neo.generate import (
     shuffle_isis_raster,
 )
 from convseq_neo.raster import SpikeRaster
-
-DATA_DIR = Path(os.environ.get("CONVSEQ_DATA_DIR", "/work/shared/data"))
-CA1_PATH = DATA_DIR / "ca1_rubin2019_neuronal_activity_mat.mat"
 
 
 def _all_times(trains):
@@ -469,10 +464,8 @@ def test_reference_recipe_is_reproducible():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CA1_PATH.exists(), reason=f"CA1 data not found at {CA1_PATH}")
-def test_reference_recipe_on_shuffled_ca1():
-    scipy_io = pytest.importorskip("scipy.io")
-    raster = scipy_io.loadmat(str(CA1_PATH))["neuronal_activity_mat"]
+def test_reference_recipe_on_shuffled_ca1(ca1_raster):
+    raster = ca1_raster
     assert raster.shape == (452, 18137)
     background = shuffle_isis_raster(raster, random_state=0)
     np.testing.assert_array_equal(background.sum(axis=1), raster.sum(axis=1))
