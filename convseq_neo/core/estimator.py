@@ -104,7 +104,9 @@ class ConvSeq:
         "auto" uses CUDA when available, else the CPU.
     random_state : int, numpy.random.Generator or None
         Seeds local numpy and torch generators; global RNG state is never read or set. The same
-        seed gives the same result on the CPU.
+        seed gives the same result on the CPU. On CUDA the scatter-adds of the event path run in
+        no fixed order, so two fits with the same seed agree to float32 rounding (filters within
+        about 1e-6), not bit for bit.
     progress : bool, default False
         Show tqdm progress bars.
 
