@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CONSTRAINTS := constraints.txt
 
-.PHONY: demo test lint bench bench-full clean install install-test
+.PHONY: demo test lint bench bench-full clean install install-test install-bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(BIN)/python
 install-test: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,data]"
 
+install-bench: $(BIN)/python
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e ".[test,data,bench]"
+
 demo: install
 	$(BIN)/python -m convseq_neo demo
 
@@ -27,8 +30,12 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check .
 
-bench: install-test
-	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python benchmarks/bench_core.py
+# The quick set (< 15 min on 2 cores) and the full study; both write JSON and PNG under benchmarks/results/.
+bench: install-bench
+	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python benchmarks/run_all.py --quick
+
+bench-full: install-bench
+	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python benchmarks/run_all.py --full
 
 clean:
 	rm -rf $(VENV) build *.egg-info

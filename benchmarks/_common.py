@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -55,3 +58,20 @@ def save(name: str, payload: dict) -> Path:
     path.write_text(json.dumps({"machine": machine(), "command": " ".join(sys.argv), **payload}, indent=2,
                                default=float))
     return path
+
+
+def run_stoppable(command: list[str], timeout: float) -> tuple[int | None, str, float]:
+    """Run ``command`` in its own process group and kill that group (only) at ``timeout`` seconds.
+
+    Returns the exit code (``None`` when stopped), the standard error and the wall time.
+    """
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    try:
+        _, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.communicate()
+        return None, "", time.perf_counter() - started
+    return process.returncode, stderr, time.perf_counter() - started

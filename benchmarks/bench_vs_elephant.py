@@ -44,8 +44,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -114,20 +112,15 @@ def run_peer(peer: str, trains_path: Path, winlen: int, timeout: float, memory_g
     output = workdir / f"{peer}-{trains_path.stem}.json"
     command = [sys.executable, __file__, "--peer", peer, "--input", str(trains_path), "--output", str(output),
                "--winlen", str(winlen), "--memory-gb", str(memory_gb), "--n-surr", str(n_surr)]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        _, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)  # our own child's group only
-        process.communicate()
+    from _common import run_stoppable  # not at the top: peer processes must not import torch
+
+    returncode, stderr, wall = run_stoppable(command, timeout)
+    if returncode is None:
         return {"status": f"stopped at {timeout:.0f} s", "seconds": None, "patterns": None}
-    wall = time.perf_counter() - started
-    if process.returncode != 0 or not output.exists():
+    if returncode != 0 or not output.exists():
         memory = any(text in stderr for text in ("MemoryError", "Cannot allocate", "bad_alloc")) or \
-            process.returncode in (-9, 137)
-        reason = f"out of memory (> {memory_gb:g} GB)" if memory else f"failed (exit {process.returncode})"
+            returncode in (-9, 137)
+        reason = f"out of memory (> {memory_gb:g} GB)" if memory else f"failed (exit {returncode})"
         tail = stderr.strip().splitlines()[-1] if stderr.strip() else ""
         return {"status": reason, "seconds": wall, "patterns": None, "error": tail[-200:]}
     payload = json.loads(output.read_text())

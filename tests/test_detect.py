@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import quantities as pq
-import torch
 from elephant.conversion import BinnedSpikeTrain
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -37,15 +36,6 @@ RECIPE = dict(n_neurons=100, members_per_pattern=20, duration=120 * pq.s, bin_si
 FAST = dict(max_epochs=200, min_epochs=50, n_surrogates=40, n_folds=3)
 #: Tiny: for the property test (only the documented exceptions may come out).
 TINY = dict(max_epochs=5, min_epochs=0, n_surrogates=5, n_folds=2, n_init=1)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """The test machine is small and shared: two spinning torch threads on a busy core cost 10x."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _score(result: DetectionResult, rec) -> object:

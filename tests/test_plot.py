@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import quantities as pq
-import torch
 from matplotlib.figure import Figure
 
 from convseq_neo import plot
@@ -29,14 +28,6 @@ from convseq_neo.plot import (
 #: Small and fast: plumbing, not recovery.
 FAST = dict(max_epochs=120, min_epochs=30, n_surrogates=20, n_folds=3)
 OKABE_ITO = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
