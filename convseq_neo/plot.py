@@ -146,6 +146,8 @@ def _time_range(result, time_range) -> tuple[float, float]:
     high = float(check_time_quantity(time_range[1], "time_range[1]").magnitude)
     if high <= low:
         raise ValueError(f"time_range must have stop > start, got ({low:g}, {high:g}) s")
+    if high <= start or low >= stop:
+        raise ValueError(f"time_range ({low:g}, {high:g}) s does not overlap the recording [{start:g}, {stop:g}) s")
     return max(start, low), min(stop, high)
 
 
@@ -249,11 +251,14 @@ def _draw_raster(ax: Axes, result, start: float, stop: float) -> None:
     for k, (first, last) in enumerate(blocks):
         color = _color(k)
         rows = occ[occ["pattern"] == k]
-        low, height = (first - 0.5, last - first) if last > first else (-0.5, raster.n_neurons)
+        # the rows of this pattern's own members: its block, plus members shown earlier in another
+        # pattern's block (a neuron is drawn once); all rows when it has no member
+        members = position[np.asarray(result.patterns[k].neurons, dtype=np.int64)]
+        low, high = (members.min() - 0.5, members.max() + 0.5) if members.size else (-0.5, raster.n_neurons - 0.5)
         if len(rows):
             spans = list(zip(rows["onset"].to_numpy(float), (rows["offset"] - rows["onset"]).to_numpy(float)))
-            ax.broken_barh(spans, (low, height), facecolors=color, alpha=0.3, edgecolor="none")
-            ax.plot(rows["center"], np.full(len(rows), low + height + 0.5), "v", color=color, ms=4,
+            ax.broken_barh(spans, (low, high - low), facecolors=color, alpha=0.3, edgecolor="none")
+            ax.plot(rows["center"], np.full(len(rows), high), "^", color=color, ms=4, clip_on=False,
                     label=f"pattern{k} ({result.patterns[k].n_occurrences} occurrences)")
         if last > first:
             ax.axhline(last - 0.5, color=color, lw=0.6, ls=":")
@@ -404,8 +409,9 @@ def plot_raster(result: DetectionResult, time_range: TimeRange | None = None, ax
 
     Rows are each pattern's members ordered by lag (earliest on top; patterns in turn, a dotted
     line in the pattern's colour closing each block), then every other neuron. Each significant
-    occurrence is shaded from onset to offset over its pattern's members, and its centre marked
-    by a triangle above them. A real sequence shows as a diagonal of spikes inside the shading.
+    occurrence is shaded from onset to offset over the rows of its pattern's members, and its
+    centre marked by a triangle on the lower edge of the shading. A real sequence shows as a
+    diagonal of spikes inside the shading.
 
     Parameters
     ----------

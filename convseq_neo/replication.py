@@ -131,6 +131,13 @@ def held_out_replication(spiketrains, bin_size=None, width=None, n_patterns: int
     -------
     HeldOutReplication
 
+    Raises
+    ------
+    TypeError
+        ``split`` not a number; the arguments :func:`convseq_neo.detect` rejects.
+    ValueError
+        ``split`` not strictly between 0 and 1, or leaving an empty part; as :func:`convseq_neo.detect`.
+
     Examples
     --------
     >>> import quantities as pq
@@ -144,7 +151,9 @@ def held_out_replication(spiketrains, bin_size=None, width=None, n_patterns: int
     >>> bool(counts.held_out[0] >= 10 and counts.held_out[0] >= 3 * counts.shifted[0])
     True
     """
-    if isinstance(split, bool) or not isinstance(split, numbers.Real) or not 0 < float(split) < 1:
+    if isinstance(split, bool) or not isinstance(split, numbers.Real):
+        raise TypeError(f"split must be a number (a fraction strictly between 0 and 1), got {type(split).__name__}")
+    if not 0 < float(split) < 1:
         raise ValueError(f"split must be a fraction strictly between 0 and 1, got {split!r}")
     bin_size_q = check_time_quantity(bin_size, "bin_size", allow_none=True, positive=True)
     start_q = check_time_quantity(t_start, "t_start", allow_none=True)

@@ -23,6 +23,7 @@ from convseq_neo.plot import (
     plot_raster,
     plot_responses,
     plot_training_curve,
+    sorted_rows,
 )
 
 #: Small and fast: plumbing, not recovery.
@@ -32,10 +33,13 @@ OKABE_ITO = {"#000000", "#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "
 
 @pytest.fixture(scope="module")
 def result():
-    """Two planted patterns in 40 neurons, 40 s (a fit of about a second)."""
+    """Two planted patterns in 40 neurons, 40 s, both found (a fit of about two seconds)."""
     rec = sequence_recording(n_neurons=40, n_patterns=2, members_per_pattern=10, duration=40 * pq.s, rate=2 * pq.Hz,
-                             lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=3)
-    return detect(rec.spiketrains, 5 * pq.ms, 200 * pq.ms, n_patterns=2, random_state=0, **FAST)
+                             lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=4)
+    found = detect(rec.spiketrains, 5 * pq.ms, 200 * pq.ms, n_patterns=2, random_state=0,
+                   **{**FAST, "max_epochs": 400, "min_epochs": 50})
+    assert all(p.size and p.n_occurrences for p in found.patterns), "the figures below need both patterns"
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +89,8 @@ def test_plot_detection(result):
     assert fig.axes[0].get_ylabel().startswith("neuron")
     assert fig.axes[k].get_xlabel() == "time (s)"
     _assert_labelled(fig)
-    assert result.plot() is not None  # DetectionResult.plot still goes through it
+    via_result = result.plot()  # DetectionResult.plot still goes through it
+    assert isinstance(via_result, Figure) and len(via_result.axes) == len(fig.axes)
     zoom = plot_detection(result, time_range=(5 * pq.s, 15 * pq.s), figsize=(8, 5))
     assert zoom.axes[0].get_xlim() == pytest.approx((5, 15))
     assert tuple(zoom.get_size_inches()) == pytest.approx((8, 5))
@@ -116,6 +121,19 @@ def test_plot_raster(result):
     assert axes[1].collections and not axes[0].collections
 
 
+def test_raster_marks_each_occurrence_on_its_members_rows(result):
+    ax = plot_raster(result).axes[0]
+    order, _ = sorted_rows(result)
+    row_of = np.empty(order.size, dtype=int)
+    row_of[order] = np.arange(order.size)
+    for k, pattern in enumerate(result.patterns):
+        (markers,) = [line for line in ax.lines if str(line.get_label()).startswith(f"pattern{k} ")]
+        np.testing.assert_allclose(np.sort(markers.get_xdata()), np.sort(result.occurrences.loc[
+            result.occurrences["pattern"] == k, "center"].to_numpy()))
+        rows = row_of[np.asarray(pattern.neurons)]
+        assert set(markers.get_ydata()) == {rows.max() + 0.5}  # the lower edge of the members' rows
+
+
 def test_plot_responses(result):
     fig = plot_responses(result)
     assert len(fig.axes) == result.n_patterns
@@ -126,7 +144,9 @@ def test_plot_responses(result):
         assert any(line.get_linestyle() == "--" for line in ax.lines)  # the threshold
         # every marked peak sits on the drawn response (the cross-fitted one), at its tested height
         times, values = response.get_xdata(), response.get_ydata()
-        for line in ax.lines[2:]:
+        markers = [line for line in ax.lines if "peak" in str(line.get_label())]
+        assert sum(len(line.get_xdata()) for line in markers) >= result.patterns[k].n_occurrences > 0
+        for line in markers:
             for x, y in zip(line.get_xdata(), line.get_ydata()):
                 i = int(np.argmin(np.abs(times - x)))
                 assert times[i] == pytest.approx(x) and values[i] == pytest.approx(y, rel=1e-5)
@@ -170,8 +190,11 @@ def test_plot_training_curve(result):
         np.testing.assert_allclose(curve.get_ydata(), model.loss_history_[k, :n])
         assert list(marker.get_xdata()) == [n]
     legend = [text.get_text() for text in ax.get_legend().get_texts()]
-    assert any(model.stop_reason_[0] in text or "converged" in text for text in legend)
-    assert any(str(int(model.n_epochs_[0])) in text for text in legend)
+    for k in range(result.n_patterns):
+        n = int(model.n_epochs_[k])
+        expected = (f"pattern{k}: converged at epoch {n}" if model.stop_reason_[k] == "converged"
+                    else f"pattern{k}: stopped at epoch {n} (max_epochs), not converged")
+        assert expected in legend
     _assert_labelled(fig)
     # straight from the estimator, into a given Axes
     host = Figure()
@@ -215,6 +238,8 @@ def test_figures_of_an_empty_result(empty_result):
     (lambda r: plot_detection(r, figsize=(0, 3)), ValueError, "figsize"),
     (lambda r: plot_detection(r, time_range=(1, 2)), TypeError, "time_range"),
     (lambda r: plot_raster(r, time_range=(3 * pq.s, 1 * pq.s)), ValueError, "time_range"),
+    (lambda r: plot_raster(r, time_range=(100 * pq.s, 200 * pq.s)), ValueError, "does not overlap"),
+    (lambda r: plot_responses(r, time_range=(-20 * pq.s, 0 * pq.s)), ValueError, "does not overlap"),
     (lambda r: plot_raster(r, ax=object()), TypeError, "ax"),
     (lambda r: plot_responses(r, pattern=2), ValueError, "pattern"),
     (lambda r: plot_responses(r, pattern=1.0), TypeError, "pattern"),

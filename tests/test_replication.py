@@ -48,9 +48,10 @@ def test_background_alone_does_not_replicate():
     assert counts.held_out[0] <= 2 and counts.shifted[0] <= 2
 
 
-@pytest.mark.parametrize("split", [0, 1, 1.5, -0.1, True, "half"])
-def test_bad_split(split):
-    with pytest.raises(ValueError, match="split"):
+@pytest.mark.parametrize(("split", "error"), [(0, ValueError), (1, ValueError), (1.5, ValueError),
+                                             (-0.1, ValueError), (True, TypeError), ("half", TypeError)])
+def test_bad_split(split, error):
+    with pytest.raises(error, match="split"):
         held_out_replication([], bin_size=5 * pq.ms, width=200 * pq.ms, split=split)
 
 
