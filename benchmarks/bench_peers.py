@@ -363,7 +363,8 @@ def plot_results(grid_rows: list[dict], e2e_rows: list[dict], path: Path, timeou
             value = match[0].get("f1_matched", match[0].get("f1_own")) if match else None
             values.append(np.nan if value is None else value)
         axes[0].bar(x + i * step - 0.4 + step / 2, values, step, label=method, color=COLORS[method])
-    axes[0].set_xticks(x, [f"p={p:g}\nj={j:g}" for p, j in cells], fontsize=8)
+    axes[0].set_xticks(x, [f"p={p:g}\nj={j:g}" for p, j in cells], fontsize=8 if len(cells) <= 6 else 6,
+                       rotation=0 if len(cells) <= 6 else 90)
     axes[0].set_xlabel("participation p, jitter j (bins)")
     axes[0].set_ylabel("event F1 at matched false rate\n(SPADE, CAD: their own test, best pattern)")
     axes[0].set_ylim(0, 1.05)
