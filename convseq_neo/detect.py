@@ -275,8 +275,9 @@ class DetectionResult:
     raster : SpikeRaster
         The binned data; its ``bin_size_s`` and ``t_start_s`` are the time base.
     responses : numpy.ndarray, shape (K, L)
-        The filters' responses (the tested, cross-fitted ones after :func:`detect`); index ``t`` is
-        drawn at the middle of bin ``t``.
+        The filters' responses (the tested, cross-fitted ones after :func:`detect`, in the all-data
+        filters' frame, so that an occurrence's peak bin holds its ``peak``; NaN at the few
+        fold-border bins no fold covers); index ``t`` is drawn at the middle of bin ``t``.
     thresholds : numpy.ndarray, shape (K, L), or None
         The height a peak needed to be significant at each time (None after :meth:`find`).
     parameters : dict

@@ -202,29 +202,13 @@ def _offsets(result) -> np.ndarray:
     return np.asarray(getattr(result.model, "pattern_offsets_", np.zeros(result.n_patterns)), dtype=float)
 
 
-def _peak_times(result, k: int, centers_s: np.ndarray, heights: np.ndarray) -> np.ndarray:
-    """Where on the drawn response each tested peak is (s).
-
-    An occurrence's centre is its peak bin plus the pattern's centre offset, in the all-data filter's
-    frame; the response drawn is the cross-fitted one, whose fold filter may sit up to ``W // 4``
-    bins away from the all-data filter in its window. The peak is the bin near the expected one
-    where the drawn response has exactly the tested height (the expected bin if none has).
-    """
+def _peak_times(result, k: int, centers_s: np.ndarray) -> np.ndarray:
+    """Where on the drawn response each tested peak is (s): its occurrence centre minus the pattern's
+    centre offset, i.e. its peak bin (the tested responses are stored in the all-data filter's frame)."""
     raster = result.raster
-    bin_size = float(raster.bin_size_s)
-    response = np.asarray(result.responses[k], dtype=float)
-    expected = np.rint((np.asarray(centers_s, dtype=float) - float(raster.t_start_s)) / bin_size - 0.5
-                       - _offsets(result)[k]).astype(np.int64)
-    reach = max(1, int(result.model.filters_.shape[-1]) // 4)
-    index = expected.copy()
-    for i, (centre, height) in enumerate(zip(expected, np.asarray(heights, dtype=float))):
-        low, high = max(0, centre - reach), min(response.size, centre + reach + 1)
-        if high <= low:
-            continue
-        nearest = low + int(np.argmin(np.abs(response[low:high] - height)))
-        if np.isclose(response[nearest], height, rtol=1e-5, atol=1e-8):
-            index[i] = nearest
-    return raster.bin_to_time(index + 0.5)
+    peak_bins = np.rint((np.asarray(centers_s, dtype=float) - float(raster.t_start_s)) / float(raster.bin_size_s)
+                        - 0.5 - _offsets(result)[k])
+    return raster.bin_to_time(peak_bins + 0.5)
 
 
 def _lag_extent_ms(result, shift_bins: float = 0.0) -> tuple[float, float]:
@@ -287,14 +271,14 @@ def _draw_response(ax: Axes, result, k: int, start: float, stop: float, candidat
     if candidates:
         cand = result.candidates
         cand = cand[(cand["pattern"] == k) & ~cand["significant"]]
-        peak_time = _peak_times(result, k, cand["center"].to_numpy(float), cand["peak"].to_numpy(float))
+        peak_time = _peak_times(result, k, cand["center"].to_numpy(float))
         inside = (peak_time >= start) & (peak_time < stop)
         if inside.any():
             ax.plot(peak_time[inside], cand["peak"].to_numpy(float)[inside], ".", color=_GREY, ms=3.5,
                     label="tested peak, not significant")
     occ = result.occurrences
     rows = occ[occ["pattern"] == k]
-    peak_time = _peak_times(result, k, rows["center"].to_numpy(float), rows["peak"].to_numpy(float))
+    peak_time = _peak_times(result, k, rows["center"].to_numpy(float))
     inside = (peak_time >= start) & (peak_time < stop)
     if inside.any():
         ax.plot(peak_time[inside], rows["peak"].to_numpy(float)[inside], "o", color=color, mfc="none", ms=4,

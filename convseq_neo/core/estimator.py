@@ -118,10 +118,16 @@ class ConvSeq:
         Their responses to the training raster (``L = T + 2 (W // 2) - W + 1``).
     tested_responses_ : ndarray, shape (K, L)
         The responses that were tested: in each fold, the response of the filter that did not
-        see that fold (``significance="crossfit"``); equal to ``responses_`` otherwise.
+        see that fold (``significance="crossfit"``), moved by that filter's time shift
+        (``fold_shifts_``) into the all-data filter's frame, so that each occurrence's peak bin
+        holds its tested height; NaN at the few fold-border bins no fold covers after the shift.
+        Equal to ``responses_`` otherwise.
+    fold_shifts_ : ndarray of int, shape (n_folds, K)
+        Bins added to a fold filter's peak times to bring them into the all-data filter's frame
+        (``significance="crossfit"`` only).
     thresholds_ : ndarray, shape (K, L)
-        Height a peak needed at each time to be significant (per fold; constant for
-        "random_filters"; ``inf`` where nothing could be).
+        Height a peak needed at each time to be significant (per fold, in the same frame as
+        ``tested_responses_``; constant for "random_filters"; ``inf`` where nothing could be).
     loss_history_ : ndarray, shape (K, n_epochs)
         Loss of the kept all-data filter per epoch (NaN-padded after it stopped).
     n_epochs_ : ndarray of int, shape (K,)
@@ -432,13 +438,12 @@ class ConvSeq:
         null = null_peak_heights(raster, stacked, stacked_regions, width, int(self.n_surrogates), rng, device, bar)
         bar.close()
         pattern_ids, peak_bins, heights, pvalues = [], [], [], []
-        self.tested_responses_ = np.zeros((n_patterns, tested.shape[1]))
         self.thresholds_ = np.full((n_patterns, tested.shape[1]), np.inf)
+        self.fold_shifts_ = fold_shift
         fold_of = []
         for fold, (start, stop) in enumerate(regions):
             for pattern in range(n_patterns):
                 index = fold * n_patterns + pattern
-                self.tested_responses_[pattern, start:stop] = tested[index, start:stop]
                 times, peak_heights = peaks_in_region(tested[index], start, stop, width)
                 pattern_ids.append(np.full(times.size, pattern))
                 peak_bins.append(times + fold_shift[fold, pattern])
@@ -447,6 +452,8 @@ class ConvSeq:
                 fold_of.append(np.full(times.size, index))
         pattern_ids, peak_bins, heights, pvalues, fold_of = (np.concatenate(a) for a in
                                                               (pattern_ids, peak_bins, heights, pvalues, fold_of))
+        self.tested_responses_ = _tested_in_reference_frame(tested, n_patterns, regions, fold_shift, fold_of,
+                                                            peak_bins, heights, width)
         significant, cutoff = benjamini_hochberg(pvalues, float(self.alpha))
         cutoff = cutoff if significant.any() else float(self.alpha) / max(1, pvalues.size)
         for fold, (start, stop) in enumerate(regions):
@@ -454,10 +461,11 @@ class ConvSeq:
                 sample = np.sort(null[fold * n_patterns + pattern])
                 # smallest height h with (1 + #null >= h) / (1 + n) <= cutoff: just above the (allowed + 1)-th highest
                 allowed = int(np.floor(cutoff * (1 + sample.size) - 1))
+                low, high = _shifted_span(start, stop, fold_shift[fold, pattern], self.thresholds_.shape[1])
                 if 0 <= allowed < sample.size:
-                    self.thresholds_[pattern, start:stop] = np.nextafter(sample[sample.size - 1 - allowed], np.inf)
+                    self.thresholds_[pattern, low:high] = np.nextafter(sample[sample.size - 1 - allowed], np.inf)
                 elif allowed >= sample.size:
-                    self.thresholds_[pattern, start:stop] = -np.inf
+                    self.thresholds_[pattern, low:high] = -np.inf
         self.alpha_cutoff_ = cutoff
         return pattern_ids, peak_bins, heights, pvalues, significant
 
@@ -554,6 +562,41 @@ def _mark_windows(row: np.ndarray, peaks: np.ndarray, width: int) -> None:
     half = width // 2
     for peak in peaks:
         row[max(0, peak - half):peak + half + 1] = True
+
+
+def _tested_in_reference_frame(tested: np.ndarray, n_patterns: int, regions, fold_shift: np.ndarray,
+                               fold_of: np.ndarray, peak_bins: np.ndarray, heights: np.ndarray,
+                               width: int) -> np.ndarray:
+    """The cross-fitted responses, each fold's moved by its filter's shift into the all-data frame.
+
+    ``tested`` holds one row per (fold, pattern), fold-major. Shifted spans of neighbouring folds
+    can overlap (by up to ``W // 4`` bins) or leave a gap (NaN there): in an overlap the later fold
+    is kept, except around every tested peak, whose fold's response is kept within ``W // 4`` bins;
+    the peak bins themselves hold the tested heights.
+    """
+    length = tested.shape[1]
+    out = np.full((n_patterns, length), np.nan)
+
+    def copy(index: int, low: int, high: int) -> None:
+        fold, pattern = divmod(int(index), n_patterns)
+        shift = int(fold_shift[fold, pattern])
+        span_low, span_high = _shifted_span(*regions[fold], shift, length)
+        low, high = max(low, span_low), min(high, span_high)
+        out[pattern, low:high] = tested[index, low - shift:high - shift]
+
+    for index in range(tested.shape[0]):
+        copy(index, 0, length)
+    reach = max(1, width // 4)
+    for peak_bin, index in zip(peak_bins, fold_of):
+        copy(index, int(peak_bin) - reach, int(peak_bin) + reach + 1)
+    inside = (peak_bins >= 0) & (peak_bins < length)
+    out[fold_of[inside] % n_patterns, peak_bins[inside]] = heights[inside]
+    return out
+
+
+def _shifted_span(start: int, stop: int, shift: int, length: int) -> tuple[int, int]:
+    """The bins ``[start, stop)`` moved by ``shift``, clipped to ``[0, length)``."""
+    return max(0, start + int(shift)), min(length, stop + int(shift))
 
 
 def _match_filters(reference: np.ndarray, candidates: np.ndarray, max_shift: int | None = None):

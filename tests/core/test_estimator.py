@@ -222,3 +222,16 @@ def test_new_data_with_other_neurons_is_rejected(one_pattern):
         model.transform(SpikeRaster.from_dense(np.eye(7, 400, dtype=int)))
     with pytest.raises(RuntimeError, match="not fitted"):
         ConvSeq().transform(np.eye(3, 300, dtype=int))
+
+
+@pytest.mark.parametrize("fixture", ["one_pattern", "two_disjoint", "forward_and_reverse"])
+def test_tested_responses_hold_each_peak_at_its_bin(fixture, request):
+    """The cross-fitted responses are stored in the all-data filter's frame: every tested peak,
+    significant or not, sits at its occurrence's peak bin with its tested height."""
+    _, model = request.getfixturevalue(fixture)
+    occ = model.occurrences_
+    patterns = occ["pattern"].to_numpy()
+    peak_bins = np.rint(occ["center"].to_numpy() - model.pattern_offsets_[patterns]).astype(int)
+    np.testing.assert_allclose(model.tested_responses_[patterns, peak_bins], occ["peak"].to_numpy(), rtol=1e-6)
+    assert model.fold_shifts_.shape == (model.n_folds, model.n_patterns)
+    assert np.isfinite(model.tested_responses_).mean() > 0.95  # NaN only at a few fold-border bins
