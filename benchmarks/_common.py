@@ -38,11 +38,11 @@ def machine() -> dict:
 
 
 def ca1_raster() -> np.ndarray:
-    """The CA1 raster (452 x 18,137 frames of 50 ms), through ``convseq_neo.datasets.load_rubin_ca1``."""
+    """The CA1 raster (452 x 18,137 frames of 50 ms), through ``convseq_neo.io.datasets.load_rubin_ca1``."""
     import quantities as pq
 
-    from convseq_neo.adapters import to_raster
-    from convseq_neo.datasets import load_rubin_ca1
+    from convseq_neo.io.datasets import load_rubin_ca1
+    from convseq_neo.io.neo import to_raster
 
     try:
         segment = load_rubin_ca1(DATA_DIR, download=False)

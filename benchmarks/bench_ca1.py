@@ -29,9 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import DATA_DIR, machine, save  # noqa: E402
 
 from convseq_neo import detect  # noqa: E402
-from convseq_neo.datasets import load_rubin_ca1  # noqa: E402
-from convseq_neo.placefields import place_field_order, track_movement  # noqa: E402
-from convseq_neo.replication import held_out_replication  # noqa: E402
+from convseq_neo.analysis.placefields import place_field_order, track_movement  # noqa: E402
+from convseq_neo.analysis.replication import held_out_replication  # noqa: E402
+from convseq_neo.io.datasets import load_rubin_ca1  # noqa: E402
 
 BIN = 50 * pq.ms
 WIDTH = 3 * pq.s

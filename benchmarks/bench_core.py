@@ -29,8 +29,8 @@ from _common import ca1_raster, machine, save
 
 from convseq_neo import ConvSeq, SpikeRaster
 from convseq_neo.core.response import DenseResponse, StreamingResponse, ToeplitzResponse
-from convseq_neo.evaluate import match_events
-from convseq_neo.generate import reference_recipe, shuffle_isis_raster
+from convseq_neo.synthetic.evaluate import match_events
+from convseq_neo.synthetic.generate import reference_recipe, shuffle_isis_raster
 
 WIDTH = 200
 TOLERANCE = 50

@@ -4,8 +4,8 @@ Run: ``.venv/bin/python benchmarks/bench_nwb.py [--max-epochs N] [--threads N] [
 
 Builds the file column-wise (not timed), then times
 
-1. :func:`convseq_neo.nwb.read_units` (the ragged ``spike_times`` column, read once);
-2. :func:`convseq_neo.nwb.annotate` to a copy, split by its internal stages into reading, the fit
+1. :func:`convseq_neo.io.nwb.read_units` (the ragged ``spike_times`` column, read once);
+2. :func:`convseq_neo.io.nwb.annotate` to a copy, split by its internal stages into reading, the fit
    (detection with significance) and the safe write (copy, append the tables, read-back check,
    atomic replace).
 
@@ -25,8 +25,8 @@ import quantities as pq
 import torch
 from _common import save
 
-from convseq_neo import nwb
-from convseq_neo.generate import sequence_recording
+from convseq_neo.io import nwb
+from convseq_neo.synthetic.generate import sequence_recording
 
 
 def build_file(path: Path, n_units: int, duration: float, seed: int) -> int:

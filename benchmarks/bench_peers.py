@@ -261,7 +261,7 @@ def matched_threshold(background_scores, minutes: float, rate: float) -> tuple[f
 
 
 def score_outcome(outcome: dict, truth: np.ndarray, threshold: float | None) -> dict:
-    from convseq_neo.evaluate import match_events
+    from convseq_neo.synthetic.evaluate import match_events
 
     if outcome.get("status") != "ok":
         return {"status": outcome.get("status")}
@@ -307,7 +307,7 @@ def run_elephant(peer: str, raster_path: Path, timeout: float, memory_gb: float,
 
 
 def score_elephant(outcome: dict, truth: np.ndarray) -> dict:
-    from convseq_neo.evaluate import match_events
+    from convseq_neo.synthetic.evaluate import match_events
 
     if outcome.get("status") != "ok":
         return {"status": outcome.get("status")}
@@ -424,7 +424,7 @@ def main() -> None:  # noqa: C901 - one linear script
 
     from convseq_neo import SpikeRaster
     from convseq_neo.core.response import make_response
-    from convseq_neo.generate import reference_recipe, shuffle_isis_raster
+    from convseq_neo.synthetic.generate import reference_recipe, shuffle_isis_raster
 
     torch.set_num_threads(args.threads)
     dense_device = "cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()) else "cpu"

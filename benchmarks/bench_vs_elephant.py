@@ -5,7 +5,7 @@ Run (once; it takes a while because peers that cannot finish are given the full 
     .venv/bin/python benchmarks/bench_vs_elephant.py            # full run
     .venv/bin/python benchmarks/bench_vs_elephant.py --quick    # smoke test (small data, short timeouts)
 
-Recordings (``convseq_neo.generate``): homogeneous Poisson background (``--rate``, default 5 Hz),
+Recordings (``convseq_neo.synthetic.generate``): homogeneous Poisson background (``--rate``, default 5 Hz),
 60 s, 5 ms bins, and one planted sequence with 5 ms between consecutive members, 30 occurrences at
 random times, participation 0.9, jitter 1 ms:
 
@@ -32,7 +32,7 @@ which starts with the same mining, is not run where ``spade`` was stopped).
 
 Scores: every reported pattern gets an estimated centre per occurrence (convseq_neo: its
 ``center``; SPADE/CAD: ``times`` + half a bin + mean of ``[0, *lags]``) and is matched one-to-one
-with the planted centres (``convseq_neo.evaluate.match_events``) at a tolerance of half the
+with the planted centres (``convseq_neo.synthetic.evaluate.match_events``) at a tolerance of half the
 sequence span plus 2 bins. ``best F1`` is the best pattern's event F1 (an oracle choice that
 favours methods reporting many patterns); ``members`` is that pattern's true members / its
 size / the true size. Times are wall-clock seconds of the call itself (imports and binning
@@ -135,7 +135,7 @@ def pattern_centres(pattern: dict) -> np.ndarray:
 
 
 def score(patterns: list[dict] | None, truth_centres: np.ndarray, members: set[int], tolerance: float) -> dict:
-    from convseq_neo.evaluate import match_events
+    from convseq_neo.synthetic.evaluate import match_events
 
     if patterns is None:
         return {}
@@ -154,7 +154,7 @@ def score(patterns: list[dict] | None, truth_centres: np.ndarray, members: set[i
 
 # ---------------------------------------------------------------------------------------------- recordings
 def make_recording(n_neurons: int, n_members: int, duration_s: float, rate_hz: float, seed: int):
-    from convseq_neo.generate import plant_sequences, poisson_background
+    from convseq_neo.synthetic.generate import plant_sequences, poisson_background
 
     background = poisson_background(n_neurons, rate_hz * pq.Hz, 0 * pq.s, duration_s * pq.s, random_state=seed)
     rng = np.random.default_rng(seed + 1)

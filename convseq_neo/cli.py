@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _annotate(args) -> int:
-    from convseq_neo.nwb import annotate
+    from convseq_neo.io.nwb import annotate
 
     options = {} if args.max_epochs is None else {"max_epochs": args.max_epochs}
     print(f"Detecting {args.patterns} pattern(s) in {args.file} (bin size {args.bin_size}, width {args.width})",
@@ -106,8 +106,8 @@ def _annotate(args) -> int:
 
 def _demo(args) -> int:
     from convseq_neo import ConvSeq
-    from convseq_neo.evaluate import membership_auc, score_detections
-    from convseq_neo.generate import sequence_recording
+    from convseq_neo.synthetic.evaluate import membership_auc, score_detections
+    from convseq_neo.synthetic.generate import sequence_recording
 
     recording = sequence_recording(
         n_neurons=100, n_patterns=args.patterns, members_per_pattern=20, duration=120 * pq.s, bin_size=5 * pq.ms,

@@ -3,11 +3,11 @@ Annotate an NWB file with detected sequences
 ============================================
 
 We write a small synthetic session (40 units, one planted sequence of 12 units) to an NWB file,
-then let :func:`convseq_neo.nwb.annotate` detect sequences in its Units table and append them to
+then let :func:`convseq_neo.io.nwb.annotate` detect sequences in its Units table and append them to
 the file: the occurrences as an ``EventsTable`` under ``/events/convseq`` and the patterns (member
 units, lags, filters) as a table in a processing module. The original data is never modified: the
 annotated file is written as a temporary copy and swapped in atomically. Finally
-:func:`convseq_neo.nwb.read_detections` reads everything back as pandas tables.
+:func:`convseq_neo.io.nwb.read_detections` reads everything back as pandas tables.
 
 The command line does the same: ``convseq-neo annotate session.nwb --bin-size 5ms --width 200ms
 --patterns 1``.
@@ -27,9 +27,9 @@ import torch
 from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
 
-from convseq_neo import nwb
-from convseq_neo.evaluate import match_events
-from convseq_neo.generate import sequence_recording
+from convseq_neo.io import nwb
+from convseq_neo.synthetic.evaluate import match_events
+from convseq_neo.synthetic.generate import sequence_recording
 
 torch.set_num_threads(1)  # small fits run fastest on one thread
 

@@ -4,7 +4,7 @@ Find learned sequences in another recording
 
 Once convSeq has learned a pattern, its filter can be slid over other recordings of the same
 neurons (another session, a sleep epoch after a run) without training again:
-:meth:`DetectionResult.find <convseq_neo.detect.DetectionResult.find>` tests every peak of the fixed
+:meth:`DetectionResult.find <convseq_neo.result.DetectionResult.find>` tests every peak of the fixed
 filter's response against circular-shift surrogates of the *new* recording.
 
 Here we learn one sequence on a first synthetic recording, then look for it in (1) a second
@@ -20,8 +20,8 @@ import quantities as pq
 import torch
 
 import convseq_neo
-from convseq_neo.evaluate import match_events
-from convseq_neo.generate import plant_sequences, poisson_background, sequence_recording
+from convseq_neo.synthetic.evaluate import match_events
+from convseq_neo.synthetic.generate import plant_sequences, poisson_background, sequence_recording
 
 torch.set_num_threads(1)  # small fits run fastest on one thread
 

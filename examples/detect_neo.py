@@ -23,8 +23,8 @@ import quantities as pq
 import torch
 
 import convseq_neo
-from convseq_neo.evaluate import score_detections
-from convseq_neo.generate import sequence_recording
+from convseq_neo.synthetic.evaluate import score_detections
+from convseq_neo.synthetic.generate import sequence_recording
 
 torch.set_num_threads(1)  # small fits run fastest on one thread
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: small seeded recordings built with convseq_neo.generate."""
+"""Shared fixtures: small seeded recordings built with convseq_neo.synthetic.generate."""
 
 import os
 from pathlib import Path
@@ -14,7 +14,7 @@ def ca1_segment():
     """The real CA1 recording as a Neo Segment, through the dataset loader (never downloads)."""
     if not CA1_ACTIVITY.exists():
         pytest.skip(f"CA1 data not found in {DATA_DIR} (set CONVSEQ_DATA_DIR)")
-    from convseq_neo.datasets import load_rubin_ca1
+    from convseq_neo.io.datasets import load_rubin_ca1
 
     return load_rubin_ca1(DATA_DIR, download=False)
 
@@ -24,7 +24,7 @@ def ca1_raster(ca1_segment):
     """The real CA1 raster (452 x 18,137, 50 ms frames) as a dense int array."""
     import quantities as pq
 
-    from convseq_neo.adapters import to_raster
+    from convseq_neo.io.neo import to_raster
 
     return to_raster(ca1_segment.spiketrains, bin_size=50 * pq.ms).to_dense().astype(int)
 

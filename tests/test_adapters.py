@@ -1,4 +1,4 @@
-"""Tests for convseq_neo.adapters: Neo/Elephant inputs -> SpikeRaster."""
+"""Tests for convseq_neo.io.neo: Neo/Elephant inputs -> SpikeRaster."""
 
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from neo.core.spiketrainlist import SpikeTrainList
 
-from convseq_neo import adapters
-from convseq_neo.adapters import as_spiketrains, plan_raster, to_raster, width_to_bins
-from convseq_neo.generate import sequence_recording
+from convseq_neo.io import neo as adapters
+from convseq_neo.io.neo import as_spiketrains, plan_raster, to_raster, width_to_bins
 from convseq_neo.raster import SpikeRaster
+from convseq_neo.synthetic.generate import sequence_recording
 
 
 def _trains(seed=0, n=4, t_stop=2.0, rate=20.0, units="s"):
@@ -172,7 +172,7 @@ def test_window_defaults_to_common_bounds_and_explicit_window_selects(caplog):
               neo.SpikeTrain([2500.0] * pq.ms, t_start=1000 * pq.ms, t_stop=4000 * pq.ms)]
     raster = to_raster(trains, 100 * pq.ms)
     assert raster.t_start_s == pytest.approx(1.0) and raster.n_bins == 30
-    with caplog.at_level(logging.INFO, logger="convseq_neo.adapters"):
+    with caplog.at_level(logging.INFO, logger="convseq_neo.io.neo"):
         part = to_raster(trains, 100 * pq.ms, t_start=1.4 * pq.s, t_stop=3 * pq.s)
     assert part.t_start_s == pytest.approx(1.4) and part.n_bins == 16
     assert part.n_spikes == 2  # 1.5 s and 2.5 s
@@ -181,7 +181,7 @@ def test_window_defaults_to_common_bounds_and_explicit_window_selects(caplog):
 
 def test_spike_at_t_stop_is_left_out(caplog):
     train = neo.SpikeTrain([0.5, 1.0] * pq.s, t_stop=1 * pq.s)
-    with caplog.at_level(logging.INFO, logger="convseq_neo.adapters"):
+    with caplog.at_level(logging.INFO, logger="convseq_neo.io.neo"):
         raster = to_raster([train], 100 * pq.ms)
     assert raster.n_spikes == 1 and "left out 1 of 2" in caplog.text
 

@@ -13,8 +13,8 @@ import pytest
 import quantities as pq
 
 from convseq_neo import detect
-from convseq_neo.placefields import place_field_order, track_movement
-from convseq_neo.replication import held_out_replication
+from convseq_neo.analysis.placefields import place_field_order, track_movement
+from convseq_neo.analysis.replication import held_out_replication
 
 pytestmark = pytest.mark.slow
 

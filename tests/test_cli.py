@@ -11,8 +11,9 @@ import quantities as pq
 import torch
 from pynwb import NWBHDF5IO
 
-from convseq_neo import cli, nwb
-from convseq_neo.generate import sequence_recording
+from convseq_neo import cli
+from convseq_neo.io import nwb
+from convseq_neo.synthetic.generate import sequence_recording
 
 torch.set_num_threads(1)
 

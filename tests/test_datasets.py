@@ -1,4 +1,4 @@
-"""convseq_neo.datasets: local lookup by hash, no network when the files are there, clear errors."""
+"""convseq_neo.io.datasets: local lookup by hash, no network when the files are there, clear errors."""
 
 import shutil
 
@@ -8,8 +8,8 @@ import quantities as pq
 import scipy.io
 from conftest import CA1_ACTIVITY, DATA_DIR
 
-from convseq_neo import datasets
-from convseq_neo.adapters import to_raster
+from convseq_neo.io import datasets
+from convseq_neo.io.neo import to_raster
 
 pytestmark = pytest.mark.skipif(not CA1_ACTIVITY.exists(), reason=f"CA1 data not found in {DATA_DIR}")
 

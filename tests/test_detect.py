@@ -20,11 +20,12 @@ from matplotlib.figure import Figure
 from neo.core.spiketrainlist import SpikeTrainList
 from neo.io import NixIO, PickleIO
 
-from convseq_neo import adapters
 from convseq_neo.core.estimator import ConvSeq
-from convseq_neo.detect import EPOCH_NAME, OCCURRENCE_COLUMNS, DetectionResult, detect
-from convseq_neo.evaluate import score_detections
-from convseq_neo.generate import plant_sequences, poisson_background, sequence_recording
+from convseq_neo.detect import detect
+from convseq_neo.io import neo as adapters
+from convseq_neo.result import EPOCH_NAME, OCCURRENCE_COLUMNS, DetectionResult
+from convseq_neo.synthetic.evaluate import score_detections
+from convseq_neo.synthetic.generate import plant_sequences, poisson_background, sequence_recording
 
 BIN = 5 * pq.ms
 WIDTH = 300 * pq.ms

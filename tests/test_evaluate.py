@@ -1,4 +1,4 @@
-"""Tests for convseq_neo.evaluate: matching, per-pattern scoring, membership, order, false rate."""
+"""Tests for convseq_neo.synthetic.evaluate: matching, per-pattern scoring, membership, order, false rate."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linear_sum_assignment
 
-import convseq_neo.evaluate as evaluate
-from convseq_neo.evaluate import (
+import convseq_neo.synthetic.evaluate as evaluate
+from convseq_neo.synthetic.evaluate import (
     DetectionScores,
     EventMatch,
     OrderCorrelation,

@@ -1,4 +1,4 @@
-"""Tests for convseq_neo.generate: synthetic recordings with planted sequences."""
+"""Tests for convseq_neo.synthetic.generate: synthetic recordings with planted sequences."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import quantities as pq
 
-from convseq_neo import generate
-from convseq_neo.generate import (
+from convseq_neo.raster import SpikeRaster
+from convseq_neo.synthetic import generate
+from convseq_neo.synthetic.generate import (
     PlantedSequences,
     ReferenceRecipe,
     SyntheticRecording,
@@ -22,7 +23,6 @@ from convseq_neo.generate import (
     shuffle_isis,
     shuffle_isis_raster,
 )
-from convseq_neo.raster import SpikeRaster
 
 
 def _all_times(trains):

@@ -1,4 +1,4 @@
-"""Tests for convseq_neo.nwb: reading units, annotating an NWB file safely, reading the result back."""
+"""Tests for convseq_neo.io.nwb: reading units, annotating an NWB file safely, reading the result back."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ from pynwb import NWBHDF5IO, NWBFile
 from pynwb.file import Subject
 from pynwb.misc import Units
 
-from convseq_neo import nwb
-from convseq_neo.evaluate import score_detections
-from convseq_neo.generate import sequence_recording
+from convseq_neo.io import nwb
+from convseq_neo.synthetic.evaluate import score_detections
+from convseq_neo.synthetic.generate import sequence_recording
 
 torch.set_num_threads(1)
 
@@ -119,7 +119,7 @@ def test_read_units_obs_intervals_and_windows(caplog):
     nwbfile = make_nwbfile([[0.5, 1.5, 2.5, 9.0], [1.0, 3.5]], obs=[np.array([[0.0, 2.0]]),
                                                                      np.array([[0.0, 1.2], [3.0, 4.0]])],
                            unit_names=True)
-    with caplog.at_level("INFO", logger="convseq_neo.nwb"):
+    with caplog.at_level("INFO", logger="convseq_neo.io.nwb"):
         trains = nwb.read_units(nwbfile)
     assert [t.times.magnitude.tolist() for t in trains] == [[0.5, 1.5], [1.0, 3.5]]
     assert (float(trains[0].t_start), float(trains[0].t_stop)) == (0.0, 4.0)
@@ -269,7 +269,7 @@ CHILD = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     import quantities as pq
-    from convseq_neo import nwb
+    from convseq_neo.io import nwb
     stage = sys.argv[2]
     if not stage.startswith("timed"):
         def _kill(name):

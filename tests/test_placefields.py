@@ -1,4 +1,4 @@
-"""convseq_neo.placefields on a synthetic linear track with known place fields."""
+"""convseq_neo.analysis.placefields on a synthetic linear track with known place fields."""
 
 import neo
 import numpy as np
@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import quantities as pq
 
-from convseq_neo.placefields import (
+from convseq_neo.analysis.placefields import (
     TrackMovement,
     order_correlation_test,
     pattern_direction,
@@ -107,7 +107,7 @@ class _FakeResult:
 
 
 def test_place_field_order_reads_direction_before_correlating():
-    from convseq_neo.detect import Pattern
+    from convseq_neo.result import Pattern
 
     x = _laps(n_laps=8)
     movement = track_movement(_signal(x))

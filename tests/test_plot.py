@@ -14,7 +14,6 @@ from matplotlib.figure import Figure
 from convseq_neo import plot
 from convseq_neo.core.estimator import ConvSeq
 from convseq_neo.detect import detect
-from convseq_neo.generate import poisson_background, sequence_recording
 from convseq_neo.plot import (
     PATTERN_COLORS,
     plot_detection,
@@ -25,6 +24,7 @@ from convseq_neo.plot import (
     plot_training_curve,
     sorted_rows,
 )
+from convseq_neo.synthetic.generate import poisson_background, sequence_recording
 
 #: Small and fast: plumbing, not recovery.
 FAST = dict(max_epochs=120, min_epochs=30, n_surrogates=20, n_folds=3)

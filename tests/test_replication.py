@@ -1,12 +1,12 @@
-"""convseq_neo.replication: circular shifts and held-out replication on planted data."""
+"""convseq_neo.analysis.replication: circular shifts and held-out replication on planted data."""
 
 import numpy as np
 import pytest
 import quantities as pq
 
-from convseq_neo.generate import poisson_background, sequence_recording
+from convseq_neo.analysis.replication import HeldOutReplication, circular_shift, held_out_replication
 from convseq_neo.raster import SpikeRaster
-from convseq_neo.replication import HeldOutReplication, circular_shift, held_out_replication
+from convseq_neo.synthetic.generate import poisson_background, sequence_recording
 
 SMALL_FIT = {"max_epochs": 200, "min_epochs": 50, "n_surrogates": 40, "n_folds": 3}
 

@@ -7,9 +7,9 @@ import torch
 
 from convseq_neo import ConvSeq
 from convseq_neo.core.response import DenseResponse, StreamingResponse, ToeplitzResponse
-from convseq_neo.evaluate import match_events
-from convseq_neo.generate import sequence_recording
 from convseq_neo.raster import SpikeRaster
+from convseq_neo.synthetic.evaluate import match_events
+from convseq_neo.synthetic.generate import sequence_recording
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 

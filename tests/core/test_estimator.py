@@ -12,9 +12,9 @@ import quantities as pq
 import torch
 
 from convseq_neo import ConvSeq
-from convseq_neo.evaluate import membership_auc, score_detections
-from convseq_neo.generate import sequence_recording, shuffle_isis_raster
 from convseq_neo.raster import SpikeRaster
+from convseq_neo.synthetic.evaluate import membership_auc, score_detections
+from convseq_neo.synthetic.generate import sequence_recording, shuffle_isis_raster
 
 WIDTH = 60  # bins (300 ms): the planted span is 38 bins
 TOLERANCE = WIDTH / 4

@@ -34,7 +34,7 @@ from scipy.ndimage import gaussian_filter1d
 from scipy.stats import rankdata
 
 from convseq_neo._validation import check_positive_int, check_random_state, check_time_quantity
-from convseq_neo.adapters import as_spiketrains
+from convseq_neo.io.neo import as_spiketrains
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def track_movement(position: neo.AnalogSignal, *, smoothing: pq.Quantity = 0.25 
     Examples
     --------
     >>> import neo, numpy as np, quantities as pq
-    >>> from convseq_neo.placefields import track_movement
+    >>> from convseq_neo.analysis.placefields import track_movement
     >>> x = np.concatenate([np.linspace(0, 90, 60), np.full(20, 90.0), np.linspace(90, 0, 60)])
     >>> signal = neo.AnalogSignal(x[:, None], units="cm", sampling_period=50 * pq.ms)
     >>> movement = track_movement(signal)
@@ -185,7 +185,7 @@ def rate_maps(spiketrains, movement: TrackMovement, direction: int, *, n_positio
     Examples
     --------
     >>> import neo, numpy as np, quantities as pq
-    >>> from convseq_neo.placefields import rate_maps, track_movement
+    >>> from convseq_neo.analysis.placefields import rate_maps, track_movement
     >>> x = np.tile(np.concatenate([np.linspace(0, 96, 80), np.linspace(96, 0, 80)]), 5)
     >>> movement = track_movement(neo.AnalogSignal(x[:, None], units="cm", sampling_period=50 * pq.ms))
     >>> train = neo.SpikeTrain([1.0, 9.0, 17.0], units="s", t_stop=len(x) * 0.05)
@@ -251,7 +251,7 @@ def place_fields(spiketrains, movement: TrackMovement, direction: int, *, n_posi
     Examples
     --------
     >>> import neo, numpy as np, quantities as pq
-    >>> from convseq_neo.placefields import place_fields, track_movement
+    >>> from convseq_neo.analysis.placefields import place_fields, track_movement
     >>> x = np.tile(np.concatenate([np.linspace(0, 96, 80), np.linspace(96, 0, 80)]), 5)
     >>> position = neo.AnalogSignal(x[:, None], units="cm", sampling_period=50 * pq.ms)
     >>> runs_right = np.flatnonzero(np.diff(x, append=x[-1]) > 0)
@@ -287,7 +287,7 @@ def pattern_direction(occurrence_times_s, movement: TrackMovement) -> tuple[int,
     Examples
     --------
     >>> import neo, numpy as np, quantities as pq
-    >>> from convseq_neo.placefields import pattern_direction, track_movement
+    >>> from convseq_neo.analysis.placefields import pattern_direction, track_movement
     >>> x = np.concatenate([np.linspace(0, 90, 60), np.linspace(90, 0, 60)])
     >>> movement = track_movement(neo.AnalogSignal(x[:, None], units="cm", sampling_period=50 * pq.ms))
     >>> pattern_direction([1.0, 1.2, 4.5], movement)
@@ -348,7 +348,7 @@ def order_correlation_test(lags, field_positions, expected_sign: int, *, n_permu
 
     Examples
     --------
-    >>> from convseq_neo.placefields import order_correlation_test
+    >>> from convseq_neo.analysis.placefields import order_correlation_test
     >>> test = order_correlation_test([0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [5, 10, 12, 30, 31, 50], +1,
     ...                               n_permutations=999, random_state=0)
     >>> test.rho, test.pvalue < 0.01
@@ -411,8 +411,8 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.datasets import load_rubin_ca1
-    >>> from convseq_neo.placefields import place_field_order, track_movement
+    >>> from convseq_neo.io.datasets import load_rubin_ca1
+    >>> from convseq_neo.analysis.placefields import place_field_order, track_movement
     >>> segment = load_rubin_ca1()  # doctest: +SKIP
     >>> result = detect(segment, bin_size=50 * pq.ms, width=3 * pq.s, n_patterns=2)  # doctest: +SKIP
     >>> movement = track_movement(segment.analogsignals[0])  # doctest: +SKIP

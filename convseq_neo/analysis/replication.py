@@ -23,9 +23,10 @@ import pandas as pd
 import quantities as pq
 
 from convseq_neo._validation import check_random_state, check_time_quantity
-from convseq_neo.adapters import plan_raster
-from convseq_neo.detect import DetectionResult, detect
+from convseq_neo.detect import detect
+from convseq_neo.io.neo import plan_raster
 from convseq_neo.raster import SpikeRaster
+from convseq_neo.result import DetectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def circular_shift(raster: SpikeRaster, random_state=None) -> SpikeRaster:
     --------
     >>> import numpy as np
     >>> from convseq_neo.raster import SpikeRaster
-    >>> from convseq_neo.replication import circular_shift
+    >>> from convseq_neo.analysis.replication import circular_shift
     >>> raster = SpikeRaster.from_dense(np.eye(4, 10, dtype=int), bin_size_s=0.01)
     >>> shifted = circular_shift(raster, random_state=0)
     >>> shifted.to_dense().sum(axis=1).tolist()
@@ -141,8 +142,8 @@ def held_out_replication(spiketrains, bin_size=None, width=None, n_patterns: int
     Examples
     --------
     >>> import quantities as pq
-    >>> from convseq_neo.generate import sequence_recording
-    >>> from convseq_neo.replication import held_out_replication
+    >>> from convseq_neo.synthetic.generate import sequence_recording
+    >>> from convseq_neo.analysis.replication import held_out_replication
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=80 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=40, jitter=2 * pq.ms, random_state=1)
     >>> check = held_out_replication(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,

@@ -46,7 +46,8 @@ import numpy as np
 import pandas as pd
 import quantities as pq
 
-from convseq_neo.detect import OCCURRENCE_COLUMNS, DetectionResult, detect
+from convseq_neo.detect import detect
+from convseq_neo.result import OCCURRENCE_COLUMNS, DetectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -443,7 +444,7 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     >>> import datetime, pathlib, tempfile
     >>> import quantities as pq
     >>> from pynwb import NWBFile, NWBHDF5IO
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
     >>> nwbfile = NWBFile(session_description="demo", identifier="demo",
@@ -558,7 +559,7 @@ class StoredDetections:
     Attributes
     ----------
     occurrences : pandas.DataFrame
-        Same columns as :attr:`DetectionResult.occurrences <convseq_neo.detect.DetectionResult>`:
+        Same columns as :attr:`DetectionResult.occurrences <convseq_neo.result.DetectionResult>`:
         ``pattern``, ``center``, ``onset``, ``offset``, ``peak``, ``pvalue`` (s).
     patterns : pandas.DataFrame
         One row per pattern (index = pattern): ``units`` (member unit ids, ordered by lag),

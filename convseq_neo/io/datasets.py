@@ -159,7 +159,7 @@ def fetch_rubin_ca1(data_home: str | os.PathLike | None = None, *, download: boo
 
     Examples
     --------
-    >>> from convseq_neo.datasets import fetch_rubin_ca1
+    >>> from convseq_neo.io.datasets import fetch_rubin_ca1
     >>> paths = fetch_rubin_ca1(download=False)  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
     ['activity', 'position']
@@ -218,8 +218,8 @@ def load_rubin_ca1(data_home: str | os.PathLike | None = None, *, download: bool
     Examples
     --------
     >>> import quantities as pq
-    >>> from convseq_neo.adapters import to_raster
-    >>> from convseq_neo.datasets import load_rubin_ca1
+    >>> from convseq_neo.io.neo import to_raster
+    >>> from convseq_neo.io.datasets import load_rubin_ca1
     >>> segment = load_rubin_ca1()  # doctest: +SKIP
     >>> len(segment.spiketrains), segment.t_stop  # doctest: +SKIP
     (452, array(906.85) * s)

@@ -30,7 +30,7 @@ from matplotlib.figure import Figure, SubFigure
 
 from convseq_neo._validation import check_time_quantity
 from convseq_neo.core.estimator import ConvSeq
-from convseq_neo.detect import DetectionResult
+from convseq_neo.result import DetectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def sorted_rows(result: DetectionResult) -> tuple[np.ndarray, list[tuple[int, in
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -307,7 +307,7 @@ def _draw_filter(ax: Axes, result, k: int, order: np.ndarray):
 # ---------------------------------------------------------------------------------------------
 def plot_detection(result: DetectionResult, time_range: TimeRange | None = None,
                    figsize: tuple[float, float] | None = None) -> Figure:
-    """Draw a :class:`~convseq_neo.detect.DetectionResult`.
+    """Draw a :class:`~convseq_neo.result.DetectionResult`.
 
     Left column, sharing the time axis: the spike raster with neurons sorted by the learned
     order (each pattern's members by lag, then the rest), every significant occurrence shaded
@@ -347,7 +347,7 @@ def plot_detection(result: DetectionResult, time_range: TimeRange | None = None,
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -422,7 +422,7 @@ def plot_raster(result: DetectionResult, time_range: TimeRange | None = None, ax
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -474,7 +474,7 @@ def plot_responses(result: DetectionResult, pattern: int | None = None, time_ran
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -525,7 +525,7 @@ def plot_filters(result: DetectionResult, pattern: int | None = None,
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -587,7 +587,7 @@ def plot_training_curve(model_or_result: ConvSeq | DetectionResult, ax: Axes | N
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
@@ -672,7 +672,7 @@ def plot_membership(result: DetectionResult, pattern: int = 0, ax: Axes | None =
     --------
     >>> import quantities as pq
     >>> from convseq_neo import detect
-    >>> from convseq_neo.generate import sequence_recording
+    >>> from convseq_neo.synthetic.generate import sequence_recording
     >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
     ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
     >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,

@@ -48,7 +48,7 @@ from convseq_neo._validation import (
     check_random_state,
     check_time_quantity,
 )
-from convseq_neo.adapters import _seconds_per_unit, plan_raster
+from convseq_neo.io.neo import _seconds_per_unit, plan_raster
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
