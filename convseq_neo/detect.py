@@ -57,7 +57,7 @@ def _check_core_options(core_options: dict) -> dict:
 
 def _validate_model(model: ConvSeq) -> None:
     """Run the core's own parameter checks now, before any binning or fitting."""
-    check = getattr(model, "_check_params", None)
+    check = getattr(model, "check_params", None)
     if callable(check):
         check()
 

@@ -238,11 +238,38 @@ class SpikeRaster:
         dense[self.neuron_index, self.bin_index] = self.counts
         return dense
 
-    def bin_to_time(self, bins) -> np.ndarray:
-        """Left-edge time in seconds of (possibly fractional) bin positions."""
+    def _seconds_per_bin(self) -> float:
         if self.bin_size_s is None:
             raise ValueError("this raster has no bin_size_s, so bins cannot be turned into seconds")
-        return self.t_start_s + np.asarray(bins, dtype=float) * self.bin_size_s
+        return self.bin_size_s
+
+    def bin_to_time(self, bins) -> np.ndarray:
+        """Time in seconds of bin *edges*: edge ``i`` is the left edge of bin ``i``.
+
+        Use it for window bounds and slices; for event positions (peaks, centres, spikes) use
+        :meth:`position_to_time`.
+        """
+        return self.t_start_s + np.asarray(bins, dtype=float) * self._seconds_per_bin()
+
+    def position_to_time(self, positions) -> np.ndarray:
+        """Time in seconds of (possibly fractional) bin *positions*, such as peaks and centres.
+
+        Position ``b`` is on the same axis as ``bin_index``: a spike in bin ``b`` sits at position
+        ``b``. A spike at time ``t`` lands in bin ``floor((t - t_start) / bin_size)``, which is on
+        average ``(t - t_start) / bin_size - 0.5``, so position ``b`` is the *middle* of bin ``b``:
+        ``t_start + (b + 0.5) * bin_size``. This is the only place the half bin is added.
+
+        Examples
+        --------
+        >>> raster = SpikeRaster([0], [3], [1], 1, 10, bin_size_s=0.1, t_start_s=1.0)
+        >>> float(raster.position_to_time(3)), float(raster.time_to_position(1.35))
+        (1.35, 3.0)
+        """
+        return self.t_start_s + (np.asarray(positions, dtype=float) + 0.5) * self._seconds_per_bin()
+
+    def time_to_position(self, times_s) -> np.ndarray:
+        """Inverse of :meth:`position_to_time`: seconds -> fractional bin positions."""
+        return (np.asarray(times_s, dtype=float) - self.t_start_s) / self._seconds_per_bin() - 0.5
 
     def time_slice(self, start_bin: int, stop_bin: int) -> SpikeRaster:
         """The bins ``[start_bin, stop_bin)`` as a new raster whose bin 0 is ``start_bin``."""

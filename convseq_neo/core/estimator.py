@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 import numpy as np
@@ -208,8 +209,75 @@ class ConvSeq:
         self.random_state = random_state
         self.progress = progress
 
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        return [name for name in inspect.signature(cls.__init__).parameters if name != "self"]
+
+    def get_params(self, deep: bool = True) -> dict:
+        """The hyper-parameters given to ``__init__``, by name (scikit-learn's contract).
+
+        Parameters
+        ----------
+        deep : bool
+            Accepted for scikit-learn compatibility; ConvSeq holds no nested estimators.
+
+        Returns
+        -------
+        dict
+            ``{name: value}`` for every ``__init__`` parameter.
+
+        Examples
+        --------
+        >>> ConvSeq(width=60).get_params()["width"]
+        60
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params) -> ConvSeq:
+        """Set hyper-parameters by name and check them all (scikit-learn's contract); returns self.
+
+        Raises
+        ------
+        TypeError
+            For a name that is not an ``__init__`` parameter.
+        ValueError, TypeError
+            From :meth:`check_params` for a bad value (the model is left unchanged).
+
+        Examples
+        --------
+        >>> ConvSeq().set_params(width=60, n_patterns=2).width
+        60
+        """
+        names = self._param_names()
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise TypeError(f"ConvSeq has no parameter(s) {', '.join(map(repr, unknown))}; its parameters are "
+                            f"{', '.join(names)}")
+        previous = self.get_params()
+        for name, value in params.items():
+            setattr(self, name, value)
+        try:
+            self.check_params()
+        except (TypeError, ValueError):
+            for name, value in previous.items():
+                setattr(self, name, value)
+            raise
+        return self
+
     # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
+    def check_params(self) -> None:
+        """Check every hyper-parameter; raise ``TypeError``/``ValueError`` naming the bad one.
+
+        :meth:`fit` runs it first; callers that prepare heavy work (binning a recording) run it before.
+
+        Examples
+        --------
+        >>> ConvSeq(width=1).check_params()
+        Traceback (most recent call last):
+        ...
+        ValueError: width must be an int >= 2, got 1
+        """
         check_positive_int(self.n_patterns, "n_patterns")
         check_positive_int(self.width, "width", minimum=2)
         if self.tv_weight is not None:
@@ -278,7 +346,7 @@ class ConvSeq:
         -------
         self
         """
-        self._check_params()
+        self.check_params()
         raster = self._check_raster(raster)
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
