@@ -14,6 +14,8 @@ import os
 import sys
 import warnings
 
+_IMPORTLIB_DIR = os.path.dirname(importlib.__file__)
+
 #: Old module path -> new module path.
 MOVED = {
     "convseq_neo.adapters": "convseq_neo.io.neo",
@@ -37,7 +39,7 @@ def _caller_level() -> int:
         name = frame.f_code.co_filename
         if "importlib" in name and "_bootstrap" in name:
             frame = frame.f_back
-        elif name in plumbing:
+        elif name in plumbing or os.path.dirname(name) == _IMPORTLIB_DIR:
             frame, level = frame.f_back, level + 1
         else:
             break
