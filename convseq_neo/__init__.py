@@ -18,9 +18,12 @@ from typing import TYPE_CHECKING
 from convseq_neo import _moved
 from convseq_neo._version import __version__
 
+# Bound eagerly: a lazy name would lose to the submodule of the same name once anything imports
+# ``convseq_neo.detect``. The module imports its heavy dependencies inside the function.
+from convseq_neo.detect import detect
+
 if TYPE_CHECKING:  # pragma: no cover
     from convseq_neo.core.estimator import ConvSeq
-    from convseq_neo.detect import detect
     from convseq_neo.raster import SpikeRaster
     from convseq_neo.result import DetectionResult, Pattern
 
@@ -30,7 +33,6 @@ _moved.install()
 _LAZY = {
     "ConvSeq": "convseq_neo.core.estimator",
     "SpikeRaster": "convseq_neo.raster",
-    "detect": "convseq_neo.detect",
     "DetectionResult": "convseq_neo.result",
     "Pattern": "convseq_neo.result",
 }

@@ -11,24 +11,21 @@ Time convention
 The core works in bins: bin ``b`` holds the spikes in ``[t_start + b * bin_size, t_start + (b + 1)
 * bin_size)``. The core's occurrence ``center`` (and ``onset``/``offset``) is a fractional bin
 *index*: the mean over the pattern's members of the bins their spikes fall in, i.e. a position
-on the same axis as ``bin_index``. A spike at time ``t`` falls in bin ``floor((t - t_start) /
-bin_size)``, which is on average ``(t - t_start) / bin_size - 0.5``; so a centre of ``c`` bins is
-the time ``t_start + (c + 0.5) * bin_size`` (the middle of bin ``c``), and that is what
+on the same axis as ``bin_index``. The raster converts positions to
+seconds (:meth:`~convseq_neo.raster.SpikeRaster.position_to_time`): position ``c`` is the middle
+of bin ``c``, ``t_start + (c + 0.5) * bin_size``, and that is what
 :attr:`DetectionResult.occurrences` reports. A response index ``t`` (the filter window covering
-bins ``[t - W // 2, t - W // 2 + W)``) is likewise drawn at the middle of bin ``t``. Lags are
-differences of bin positions, so a lag of ``l`` bins is ``l * bin_size`` seconds.
+bins ``[t - W // 2, t - W // 2 + W)``) is likewise drawn at position ``t``. Lags are differences
+of bin positions, so a lag of ``l`` bins is ``l * bin_size`` seconds.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
+from typing import TYPE_CHECKING
 
-from convseq_neo._validation import check_positive_int, check_random_state, check_time_quantity, resolve_device
-from convseq_neo.core.estimator import ConvSeq
-from convseq_neo.io.neo import BinnedSpikeTrain, plan_raster, width_to_bins
-from convseq_neo.raster import SpikeRaster
-from convseq_neo.result import DetectionResult
+if TYPE_CHECKING:  # pragma: no cover
+    from convseq_neo.result import DetectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +39,9 @@ _USAGE = ("pass them as time quantities, e.g. detect(spiketrains, bin_size=5 * p
 
 
 def _core_option_names() -> tuple[str, ...]:
-    names = [name for name in inspect.signature(ConvSeq.__init__).parameters if name != "self"]
-    return tuple(name for name in names if name not in _OWN_PARAMETERS)
+    from convseq_neo.core.estimator import ConvSeq
+
+    return tuple(name for name in ConvSeq._param_names() if name not in _OWN_PARAMETERS)
 
 
 def _check_core_options(core_options: dict) -> dict:
@@ -53,13 +51,6 @@ def _check_core_options(core_options: dict) -> dict:
         raise TypeError(f"detect() got unknown core option(s) {', '.join(map(repr, unknown))}; the core options are "
                         f"{', '.join(allowed)}")
     return dict(core_options)
-
-
-def _validate_model(model: ConvSeq) -> None:
-    """Run the core's own parameter checks now, before any binning or fitting."""
-    check = getattr(model, "check_params", None)
-    if callable(check):
-        check()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -125,17 +116,23 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
 
     Notes
     -----
-    All checks run before any binning or fitting. Occurrence times use the convention in this
-    module's docstring: a centre of ``c`` bins is reported as ``t_start + (c + 0.5) * bin_size``.
+    All checks run before any binning or fitting: the input and its time quantities are planned
+    first (:func:`~convseq_neo.io.neo.plan_raster`, which also turns ``width`` into bins), then the
+    one :class:`~convseq_neo.core.estimator.ConvSeq` is built with that width and checks its
+    parameters (:meth:`~convseq_neo.core.estimator.ConvSeq.check_params`). Occurrence times use
+    the convention in this module's docstring (:meth:`SpikeRaster.position_to_time`).
 
     Examples
     --------
+    A generated recording with one planted pattern and a small, quick fit: the other docstrings'
+    examples use this ``recording`` and this ``result``.
+
     >>> import quantities as pq
     >>> from convseq_neo.detect import detect
     >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
+    >>> recording = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+    ...                                lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
+    >>> result = detect(recording.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
     ...                 max_epochs=200, min_epochs=50, n_surrogates=40, n_folds=3)
     >>> list(result.occurrences.columns)
     ['pattern', 'center', 'onset', 'offset', 'peak', 'pvalue']
@@ -144,9 +141,15 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
     >>> epoch = result.to_epoch()
     >>> epoch.name, str(epoch.times.units.dimensionality), str(epoch.labels[0])
     ('convseq_occurrences', 's', 'pattern0')
-    >>> len(set(result.patterns[0].neurons) & set(rec.members[0])) >= 10
+    >>> len(set(result.patterns[0].neurons) & set(recording.members[0])) >= 10
     True
     """
+    # imported here, not at the top, so that ``import convseq_neo`` (which binds this function) stays light
+    from convseq_neo.core.estimator import ConvSeq
+    from convseq_neo.io.neo import BinnedSpikeTrain, plan_raster
+    from convseq_neo.raster import SpikeRaster
+    from convseq_neo.result import DetectionResult
+
     options = _check_core_options(core_options)
     binned_input = isinstance(spiketrains, SpikeRaster) or (bool(BinnedSpikeTrain)
                                                              and isinstance(spiketrains, BinnedSpikeTrain))
@@ -154,21 +157,11 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
                if value is None and not (name == "bin_size" and binned_input)]
     if missing:
         raise TypeError(f"detect() needs {' and '.join(missing)}: {_USAGE}")
-    bin_size_q = check_time_quantity(bin_size, "bin_size", allow_none=True, positive=True)
-    width_q = check_time_quantity(width, "width", positive=True)
-    start_q = check_time_quantity(t_start, "t_start", allow_none=True)
-    stop_q = check_time_quantity(t_stop, "t_stop", allow_none=True)
-    n_patterns = check_positive_int(n_patterns, "n_patterns")
-    check_random_state(random_state)
-    resolve_device(device)
-    model = ConvSeq(n_patterns=n_patterns, width=2, random_state=random_state, device=device, progress=progress,
-                    **options)
-    _validate_model(model)
-    seconds = (None if q is None else float(q.magnitude) for q in (bin_size_q, start_q, stop_q))
-    plan = plan_raster(spiketrains, *seconds)
-    model.width = width_to_bins(float(width_q.magnitude), plan.bin_size_s, plan.n_bins)
-    _validate_model(model)
+    plan = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop, width=width)
+    model = ConvSeq(n_patterns=n_patterns, width=plan.width_bins, random_state=random_state, device=device,
+                    progress=progress, **options)
+    model.check_params()
     raster = plan.bin()
-    logger.info("detect: %r, width %d bins, %d pattern(s)", raster, model.width, n_patterns)
+    logger.info("detect: %r, width %d bins, %d pattern(s)", raster, model.width, model.n_patterns)
     model.fit(raster)
     return DetectionResult._from_model(model, raster, source=spiketrains, applied="fit")

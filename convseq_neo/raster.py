@@ -1,8 +1,23 @@
-"""The one boundary type: a sparse binned spike raster.
+"""The one boundary type: a sparse binned spike raster, and the one binning rule.
 
 Every input (Neo spike trains, NWB units, arrays) becomes a :class:`SpikeRaster`; it is the only
 object that knows how bins map to seconds. The torch core reads its (neuron, bin, count)
 triplets and never sees a ``Quantity``.
+
+Binning rule
+------------
+Written once, here, and used by every entry point (:meth:`SpikeRaster.from_row_times`, which
+:meth:`SpikeRaster.from_spike_times` and :mod:`convseq_neo.io.neo` call):
+
+- bin ``i`` is ``[t_start + i * bin_size, t_start + (i + 1) * bin_size)``
+  (:func:`time_to_bin`);
+- a time within :data:`EDGE_TOLERANCE` of a bin below an edge counts as that edge (floating-point
+  noise: ``0.3 s / 100 ms = 2.9999999999999996`` is bin 3), as in
+  :class:`elephant.conversion.BinnedSpikeTrain`;
+- the window ``[t_start, t_stop)`` has ``ceil((t_stop - t_start) / bin_size)`` bins, a partial
+  last bin included (:func:`count_bins`); a ``t_stop`` within the tolerance of an edge ends there;
+- spikes before ``t_start``, at or after ``t_stop``, or landing on the edge ``t_stop`` after the
+  tolerance, are left out (logged).
 """
 
 from __future__ import annotations
@@ -10,13 +25,66 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SpikeRaster"]
+__all__ = ["SpikeRaster", "EDGE_TOLERANCE", "count_bins", "time_to_bin"]
+
+#: Fraction of a bin below an edge that still counts as that edge (floating-point noise), as the
+#: default ``tolerance`` of :class:`elephant.conversion.BinnedSpikeTrain`.
+EDGE_TOLERANCE = 1e-8
+
+
+def time_to_bin(times_s, t_start_s: float, bin_size_s: float) -> np.ndarray:
+    """The bin holding each time: ``floor((t - t_start_s) / bin_size_s)``, robust to float noise.
+
+    A time within :data:`EDGE_TOLERANCE` of a bin below an edge is put in the bin that starts
+    at that edge (the rule of :class:`elephant.conversion.BinnedSpikeTrain`). Times are not
+    checked against any window: times before ``t_start_s`` give negative bins.
+
+    Parameters
+    ----------
+    times_s : array_like of float
+        Times in seconds (finite).
+    t_start_s, bin_size_s : float
+        Left edge of bin 0 and bin width, in seconds (``bin_size_s > 0``).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One bin per time, same shape as ``times_s``.
+
+    Examples
+    --------
+    >>> 0.3 / 0.1
+    2.9999999999999996
+    >>> time_to_bin([0.3, 0.7, 1.1, 0.35], 0.0, 0.1).tolist()
+    [3, 7, 11, 3]
+    >>> time_to_bin(0.015, 0.0, 0.005).tolist()
+    3
+    """
+    position = (np.asarray(times_s, dtype=float) - float(t_start_s)) / float(bin_size_s)
+    bins = np.floor(position)
+    bins = np.where(position - bins >= 1.0 - EDGE_TOLERANCE, bins + 1.0, bins)
+    return bins.astype(np.int64)
+
+
+def count_bins(t_start_s: float, t_stop_s: float, bin_size_s: float) -> int:
+    """Number of bins of the window ``[t_start_s, t_stop_s)``: ``ceil((t_stop_s - t_start_s) / bin_size_s)``.
+
+    A partial last bin is kept; a ``t_stop_s`` within :data:`EDGE_TOLERANCE` of a bin of an edge
+    ends the window at that edge. At least 1.
+
+    Examples
+    --------
+    >>> count_bins(0.0, 1.1, 0.1), count_bins(0.0, 1.05, 0.1), count_bins(0.0, 0.015, 0.005)
+    (11, 11, 3)
+    """
+    return max(1, int(np.ceil((float(t_stop_s) - float(t_start_s)) / float(bin_size_s) - EDGE_TOLERANCE)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -98,13 +166,101 @@ class SpikeRaster:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
+    def from_row_times(cls, times_s, rows, n_neurons: int, bin_size_s: float, t_start_s: float, t_stop_s: float,
+                       unit_names: Sequence[str] | None = None) -> SpikeRaster:
+        """Bin flat spike times and their rows: the one binning kernel every entry point uses.
+
+        Applies the module's binning rule (:func:`time_to_bin`, :func:`count_bins`): spike ``j``
+        of row ``rows[j]`` goes to bin ``time_to_bin(times_s[j], t_start_s, bin_size_s)``;
+        spikes outside ``[t_start_s, t_stop_s)`` or on the edge ``t_stop_s`` after the edge
+        tolerance are left out (logged at INFO). Spikes go straight into sorted (neuron, bin,
+        count) triplets: no dense ``n_neurons x n_bins`` array is built, so the cost grows with
+        the number of spikes, not with the number of bins. The result agrees with
+        :class:`elephant.conversion.BinnedSpikeTrain` on every bin of a window that ends on a bin
+        edge (Elephant drops a partial last bin, which is kept here).
+
+        Parameters
+        ----------
+        times_s : array_like of float
+            Spike times in seconds (no NaN), in any order.
+        rows : array_like of int
+            Row (neuron) of each spike, in ``[0, n_neurons)``.
+        n_neurons : int
+            Number of rows, silent ones included.
+        bin_size_s, t_start_s, t_stop_s : float
+            Bin width and analysis window in seconds.
+        unit_names : sequence of str, optional
+            One name per row.
+
+        Returns
+        -------
+        SpikeRaster
+            ``count_bins(t_start_s, t_stop_s, bin_size_s)`` bins starting at ``t_start_s``.
+
+        Raises
+        ------
+        ValueError
+            ``times_s`` and ``rows`` of different lengths, NaN times, a row outside
+            ``[0, n_neurons)``, a non-finite window or bin size, ``bin_size_s <= 0`` or
+            ``t_stop_s <= t_start_s``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> raster = SpikeRaster.from_row_times(np.array([0.3, 0.05, 0.7, 0.31, 1.0]), np.array([0, 1, 0, 0, 1]),
+        ...                                     n_neurons=2, bin_size_s=0.1, t_start_s=0.0, t_stop_s=1.0)
+        >>> raster.to_dense()   # 0.3 s is the left edge of bin 3 (0.3 / 0.1 = 2.9999999999999996); 1.0 s is t_stop
+        array([[0, 0, 0, 2, 0, 0, 0, 1, 0, 0],
+               [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]])
+        """
+        times_s = np.asarray(times_s, dtype=float).reshape(-1)
+        rows = np.asarray(rows).reshape(-1)
+        if times_s.size != rows.size:
+            raise ValueError(f"times_s and rows must have the same length, got {times_s.size} and {rows.size}")
+        if rows.size and not np.issubdtype(rows.dtype, np.integer):
+            raise ValueError(f"rows must be integers, got dtype {rows.dtype}")
+        rows = rows.astype(np.int64, copy=False)
+        _check_window(bin_size_s, t_start_s, t_stop_s)
+        if np.isnan(times_s).any():
+            raise ValueError("times_s contains NaN")
+        n_neurons = int(n_neurons)
+        if rows.size and (rows.min() < 0 or rows.max() >= n_neurons):
+            raise ValueError(f"rows must lie in [0, {n_neurons})")
+        bin_size_s, t_start_s, t_stop_s = float(bin_size_s), float(t_start_s), float(t_stop_s)
+        n_bins = count_bins(t_start_s, t_stop_s, bin_size_s)
+        n_spikes = times_s.size
+        inside = (times_s >= t_start_s) & (times_s < t_stop_s)
+        if not inside.all():
+            times_s, rows = times_s[inside], rows[inside]
+        bins = time_to_bin(times_s, t_start_s, bin_size_s)
+        before_stop = bins < n_bins  # a spike a rounding error below an edge t_stop lands on t_stop
+        if not before_stop.all():
+            bins, rows = bins[before_stop], rows[before_stop]
+        if bins.size < n_spikes:
+            logger.info("left out %d of %d spikes outside the analysis window [%g, %g) s", n_spikes - bins.size,
+                        n_spikes, t_start_s, t_stop_s)
+        key = rows * n_bins + bins
+        if key.size > 1 and np.any(key[1:] < key[:-1]):
+            key = np.sort(key, kind="stable")
+        if key.size:
+            first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            counts = np.diff(np.r_[first, key.size]).astype(np.int64)
+            key = key[first]
+        else:
+            counts = np.zeros(0, dtype=np.int64)
+        return cls(key // n_bins, key % n_bins, counts, n_neurons, n_bins, bin_size_s=bin_size_s, t_start_s=t_start_s,
+                   unit_names=None if unit_names is None else tuple(unit_names))
+
+    @classmethod
     def from_spike_times(cls, times_s, unit_ids, bin_size_s: float, t_start_s: float, t_stop_s: float,
                          all_unit_ids: Sequence | None = None) -> SpikeRaster:
         """Bin flat spike-time and unit-id arrays (e.g. Kilosort output) into a raster.
 
-        Bins are ``[t_start_s + i * bin_size_s, t_start_s + (i + 1) * bin_size_s)``; the number of
-        bins is ``ceil((t_stop_s - t_start_s) / bin_size_s)`` (a partial last bin is kept). Spikes
-        outside ``[t_start_s, t_stop_s)`` are left out (logged).
+        Bins follow the module's binning rule (see :meth:`from_row_times`, which does the
+        binning): bin ``i`` is ``[t_start_s + i * bin_size_s, t_start_s + (i + 1) * bin_size_s)``
+        up to floating-point noise at the edges, the number of bins is ``ceil((t_stop_s -
+        t_start_s) / bin_size_s)`` (a partial last bin is kept), and spikes outside ``[t_start_s,
+        t_stop_s)`` are left out (logged).
 
         Parameters
         ----------
@@ -116,6 +272,19 @@ class SpikeRaster:
             Bin width and analysis window in seconds.
         all_unit_ids : sequence, optional
             Every unit, including silent ones, in row order. Default: the sorted unique ``unit_ids``.
+
+        Returns
+        -------
+        SpikeRaster
+            One row per unit, named ``str(label)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> raster = SpikeRaster.from_spike_times(np.array([0.3, 0.7, 1.1]), np.array(["b", "a", "b"]),
+        ...                                       bin_size_s=0.1, t_start_s=0.0, t_stop_s=1.2)
+        >>> raster.unit_names, raster.bin_index.tolist()
+        (('a', 'b'), [7, 3, 11])
         """
         times_s = np.asarray(times_s, dtype=float).reshape(-1)
         unit_ids = np.asarray(unit_ids).reshape(-1)
@@ -123,13 +292,7 @@ class SpikeRaster:
             raise ValueError(f"times_s and unit_ids must have the same length, got {times_s.size} and {unit_ids.size}")
         if np.any(np.isnan(times_s)):
             raise ValueError("times_s contains NaN")
-        for name, value in (("bin_size_s", bin_size_s), ("t_start_s", t_start_s), ("t_stop_s", t_stop_s)):
-            if not np.isfinite(value):
-                raise ValueError(f"{name} must be finite, got {value}")
-        if bin_size_s <= 0:
-            raise ValueError(f"bin_size_s must be positive, got {bin_size_s}")
-        if t_stop_s <= t_start_s:
-            raise ValueError(f"t_stop_s ({t_stop_s}) must be greater than t_start_s ({t_start_s})")
+        _check_window(bin_size_s, t_start_s, t_stop_s)
         if all_unit_ids is None:
             labels = np.unique(unit_ids)
         else:
@@ -143,17 +306,8 @@ class SpikeRaster:
         position = np.clip(position, 0, labels.size - 1)
         if unit_ids.size and np.any(labels[order][position] != unit_ids):
             raise ValueError("unit_ids contains units that are not in all_unit_ids")
-        rows = order[position]
-        n_bins = int(np.ceil((t_stop_s - t_start_s) / bin_size_s - 1e-9))
-        inside = (times_s >= t_start_s) & (times_s < t_stop_s)
-        if not np.all(inside):
-            logger.info("left out %d of %d spikes outside [%g, %g) s", int((~inside).sum()), times_s.size,
-                        t_start_s, t_stop_s)
-        bins = np.floor((times_s[inside] - t_start_s) / bin_size_s).astype(np.int64)
-        bins = np.clip(bins, 0, n_bins - 1)
-        return cls(rows[inside], bins, np.ones(bins.size, dtype=np.int64), labels.size, n_bins,
-                   bin_size_s=float(bin_size_s), t_start_s=float(t_start_s),
-                   unit_names=tuple(str(label) for label in labels))
+        return cls.from_row_times(times_s, order[position], labels.size, bin_size_s, t_start_s, t_stop_s,
+                                  unit_names=tuple(str(label) for label in labels))
 
     @classmethod
     def from_dense(cls, array, bin_size_s: float | None = None, t_start_s: float = 0.0,
@@ -224,6 +378,11 @@ class SpikeRaster:
         """``n_bins * bin_size_s``, when the bin size is known."""
         return None if self.bin_size_s is None else self.n_bins * self.bin_size_s
 
+    @property
+    def t_stop_s(self) -> float | None:
+        """Right edge of the last bin in seconds (``bin_to_time(n_bins)``), when the bin size is known."""
+        return None if self.bin_size_s is None else float(self.bin_to_time(self.n_bins))
+
     def rates_per_bin(self) -> np.ndarray:
         """Mean spike count per bin of each neuron."""
         return np.bincount(self.neuron_index, weights=self.counts, minlength=self.n_neurons) / self.n_bins
@@ -278,7 +437,7 @@ class SpikeRaster:
         if not 0 <= start_bin < stop_bin <= self.n_bins:
             raise ValueError(f"need 0 <= start_bin < stop_bin <= {self.n_bins}, got {start_bin}, {stop_bin}")
         keep = (self.bin_index >= start_bin) & (self.bin_index < stop_bin)
-        t_start = self.t_start_s + (start_bin * self.bin_size_s if self.bin_size_s else 0.0)
+        t_start = self.t_start_s if self.bin_size_s is None else float(self.bin_to_time(start_bin))
         return SpikeRaster(self.neuron_index[keep], self.bin_index[keep] - start_bin, self.counts[keep],
                            self.n_neurons, stop_bin - start_bin, bin_size_s=self.bin_size_s, t_start_s=t_start,
                            unit_names=self.unit_names)
@@ -287,6 +446,38 @@ class SpikeRaster:
         size = "" if self.bin_size_s is None else f", bin_size={self.bin_size_s * 1e3:g} ms"
         return (f"SpikeRaster({self.n_neurons} neurons x {self.n_bins} bins, {self.nnz} non-empty cells, "
                 f"{self.n_spikes:g} spikes{size})")
+
+    @cached_property
+    def by_bin(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The entries sorted by bin, then neuron: ``(bin_index, neuron_index, counts)``, counts as float64.
+
+        The order in which the event-driven response and the window searches read spikes (a
+        contiguous slice per time window, found with ``numpy.searchsorted`` on ``bin_index``).
+        Computed on first access and cached on the raster; the arrays are shared, so do not modify them.
+
+        Examples
+        --------
+        >>> raster = SpikeRaster([0, 0, 1], [2, 5, 1], [1, 2, 1], 2, 6)
+        >>> bins, neurons, counts = raster.by_bin
+        >>> bins.tolist(), neurons.tolist(), counts.tolist()
+        ([1, 2, 5], [1, 0, 0], [1.0, 1.0, 2.0])
+        >>> raster.by_bin is raster.by_bin
+        True
+        """
+        # The stored order is (neuron, bin), so a stable sort by bin leaves ties in neuron order.
+        order = np.argsort(self.bin_index, kind="stable")
+        return self.bin_index[order], self.neuron_index[order], np.asarray(self.counts[order], dtype=np.float64)
+
+
+def _check_window(bin_size_s, t_start_s, t_stop_s) -> None:
+    """Finite window and bin size in seconds, ``bin_size_s > 0`` and ``t_stop_s > t_start_s``."""
+    for name, value in (("bin_size_s", bin_size_s), ("t_start_s", t_start_s), ("t_stop_s", t_stop_s)):
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+    if bin_size_s <= 0:
+        raise ValueError(f"bin_size_s must be positive, got {bin_size_s}")
+    if t_stop_s <= t_start_s:
+        raise ValueError(f"t_stop_s ({t_stop_s}) must be greater than t_start_s ({t_start_s})")
 
 
 def _canonical(neuron_index: np.ndarray, bin_index: np.ndarray, counts: np.ndarray, n_bins: int):

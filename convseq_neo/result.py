@@ -1,7 +1,7 @@
 """What :func:`convseq_neo.detect` returns: :class:`DetectionResult` and its :class:`Pattern` objects.
 
 Times are in seconds, converted from the core's bin positions by the raster
-(:meth:`~convseq_neo.raster.SpikeRaster.bin_to_time`), with exports to Neo objects (an ``Epoch`` of
+(:meth:`~convseq_neo.raster.SpikeRaster.position_to_time`), with exports to Neo objects (an ``Epoch`` of
 occurrences, one ``Group`` per pattern, per-spike labels), Elephant's SPADE output shape and a
 figure (:mod:`convseq_neo.plot`, imported only when a figure is asked for).
 """
@@ -12,16 +12,19 @@ import inspect
 import logging
 import numbers
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import neo
 import numpy as np
 import pandas as pd
 import quantities as pq
 
-from convseq_neo._validation import check_random_state, check_time_quantity
-from convseq_neo.core.estimator import ConvSeq
-from convseq_neo.io.neo import BinnedSpikeTrain, as_spiketrains, plan_raster, width_to_bins
+from convseq_neo._validation import check_random_state
+from convseq_neo.io.neo import BinnedSpikeTrain, as_spiketrains, plan_raster
 from convseq_neo.raster import SpikeRaster
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convseq_neo.core.estimator import ConvSeq
 
 logger = logging.getLogger(__name__)
 
@@ -134,17 +137,14 @@ class DetectionResult:
 
     Examples
     --------
+    ``recording`` is a generated recording and ``result`` is :func:`convseq_neo.detect` run on its
+    spike trains, as in that function's example. A Neo Block holding (copies of) those trains gets
+    the result as an Epoch, one Group per pattern and per-spike labels:
+
     >>> import neo
-    >>> import quantities as pq
-    >>> from convseq_neo.detect import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
     >>> block = neo.Block()
     >>> block.segments.append(neo.Segment())
-    >>> block.segments[0].spiketrains.extend(rec.spiketrains)
-    >>> result = detect(block.segments[0], bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=200, min_epochs=50, n_surrogates=40, n_folds=3)
+    >>> block.segments[0].spiketrains.extend([train.copy() for train in recording.spiketrains])
     >>> pattern = result.patterns[0]
     >>> str(pattern.lags.dimensionality), bool(pattern.lags[0] < 0 < pattern.lags[-1])
     ('s', True)
@@ -153,7 +153,7 @@ class DetectionResult:
     (True, 'pattern0', 1)
     >>> sorted(epoch.array_annotations)
     ['center', 'pattern_id', 'peak', 'pvalue']
-    >>> "convseq_pattern" in rec.spiketrains[pattern.neurons[0]].array_annotations
+    >>> "convseq_pattern" in block.segments[0].spiketrains[pattern.neurons[0]].array_annotations
     True
     >>> spade_like = result.to_spade_dict()["patterns"][0]
     >>> spade_like["signature"] == (pattern.size, pattern.n_occurrences)
@@ -161,7 +161,7 @@ class DetectionResult:
     >>> fig = result.plot()
     >>> type(fig).__name__
     'Figure'
-    >>> again = result.find(rec.spiketrains, random_state=0)   # the learned patterns on (here: the same) data
+    >>> again = result.find(recording.spiketrains, random_state=0)   # the learned patterns on (here: the same) data
     >>> again.patterns[0].neurons.tolist() == pattern.neurons.tolist()
     True
     """
@@ -180,9 +180,9 @@ class DetectionResult:
         self._source_trains = None
         candidates = pd.DataFrame({
             "pattern": occurrences_bins["pattern"].to_numpy(dtype=np.int64),
-            "center": self._bins_to_s(occurrences_bins["center"].to_numpy(float)),
-            "onset": self._bins_to_s(occurrences_bins["onset"].to_numpy(float)),
-            "offset": self._bins_to_s(occurrences_bins["offset"].to_numpy(float)),
+            "center": raster.position_to_time(occurrences_bins["center"].to_numpy(float)),
+            "onset": raster.position_to_time(occurrences_bins["onset"].to_numpy(float)),
+            "offset": raster.position_to_time(occurrences_bins["offset"].to_numpy(float)),
             "peak": occurrences_bins["peak"].to_numpy(float),
             "pvalue": occurrences_bins["pvalue"].to_numpy(float),
             "significant": occurrences_bins["significant"].to_numpy(bool),
@@ -210,10 +210,6 @@ class DetectionResult:
         if self._source_trains is None and self._source_input is not None:
             self._source_trains = tuple(as_spiketrains(self._source_input))
         return self._source_trains
-
-    def _bins_to_s(self, bins: np.ndarray) -> np.ndarray:
-        """Fractional bin positions (core convention) -> seconds: the middle of the bin."""
-        return self.raster.bin_to_time(np.asarray(bins, dtype=float) + 0.5)
 
     def _patterns(self) -> tuple[pd.DataFrame, list[Pattern]]:
         table = self.model.membership_.copy()
@@ -253,7 +249,7 @@ class DetectionResult:
     @property
     def t_stop(self) -> pq.Quantity:
         """End of the analysis window (s)."""
-        return pq.Quantity(self.raster.t_start_s + self.raster.n_bins * self.raster.bin_size_s, "s")
+        return pq.Quantity(self.raster.t_stop_s, "s")
 
     @property
     def width(self) -> pq.Quantity:
@@ -400,8 +396,7 @@ class DetectionResult:
         See :meth:`annotate` (``label_spikes``) for the rule.
         """
         trains = self._trains(spiketrains)
-        tolerance = (getattr(self.model, "lag_tolerance_", max(1, int(self.model.width) // 20)) + 0.5) \
-            * self.raster.bin_size_s
+        tolerance = (self.model.lag_tolerance_ + 0.5) * self.raster.bin_size_s
         times = [np.asarray(train.times.rescale(pq.s).magnitude, dtype=float).reshape(-1) for train in trains]
         labels = [(np.full(t.size, -1, dtype=np.int64), np.full(t.size, -1, dtype=np.int64)) for t in times]
         best = [np.full(t.size, np.inf) for t in times]
@@ -526,16 +521,12 @@ class DetectionResult:
         DetectionResult
             For the new recording (``thresholds`` is None).
         """
-        start_q = check_time_quantity(t_start, "t_start", allow_none=True)
-        stop_q = check_time_quantity(t_stop, "t_stop", allow_none=True)
         if random_state is not None:
             check_random_state(random_state)
-        plan = plan_raster(spiketrains, self.raster.bin_size_s, None if start_q is None else float(start_q.magnitude),
-                           None if stop_q is None else float(stop_q.magnitude))
+        plan = plan_raster(spiketrains, self.bin_size, t_start=t_start, t_stop=t_stop, width=self.width)
         if plan.n_neurons != self.raster.n_neurons:
             raise ValueError(f"spiketrains holds {plan.n_neurons} neurons but the patterns were learned on "
                              f"{self.raster.n_neurons}; pass the same neurons in the same order")
-        width_to_bins(float(self.width), plan.bin_size_s, plan.n_bins)
         raster = plan.bin()
         occurrences = self.model.find_occurrences(raster, random_state=random_state)
         responses = self.model.transform(raster)
@@ -555,12 +546,11 @@ def _parameters(model: ConvSeq, raster: SpikeRaster, applied: str) -> dict:
         "width_s": int(model.width) * float(raster.bin_size_s),
         "width_bins": int(model.width),
         "t_start_s": float(raster.t_start_s),
-        "t_stop_s": float(raster.t_start_s + raster.n_bins * raster.bin_size_s),
+        "t_stop_s": float(raster.t_stop_s),
         "n_neurons": int(raster.n_neurons),
     }
-    for name in inspect.signature(ConvSeq.__init__).parameters:
-        if name != "self":
-            params[name] = _flat(getattr(model, name, None))
+    for name, value in model.get_params().items():
+        params[name] = _flat(value)
     for name in ("backend_", "n_folds_", "lag_tolerance_"):
         if hasattr(model, name):
             params[name.rstrip("_") + "_used"] = _flat(getattr(model, name))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import copy
-import doctest
-import importlib
 import io
 import sys
 
@@ -22,7 +20,7 @@ from neo.io import NixIO, PickleIO
 
 from convseq_neo.core.estimator import ConvSeq
 from convseq_neo.detect import detect
-from convseq_neo.io import neo as adapters
+from convseq_neo.raster import SpikeRaster
 from convseq_neo.result import EPOCH_NAME, OCCURRENCE_COLUMNS, DetectionResult
 from convseq_neo.synthetic.evaluate import score_detections
 from convseq_neo.synthetic.generate import plant_sequences, poisson_background, sequence_recording
@@ -68,11 +66,6 @@ def small_result(small_rec):
     # on the CPU: the input-type test below compares results bit for bit, which CUDA does not promise
     return detect(small_rec.spiketrains, BIN, 200 * pq.ms, random_state=0, device="cpu", **FAST)
 
-
-def test_doctests_pass():
-    # importlib: ``convseq_neo.detect`` may be the function once the package exports it
-    result = doctest.testmod(importlib.import_module("convseq_neo.detect"), optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0 and result.failed == 0
 
 
 # ---------------------------------------------------------------------------------------------- recovery
@@ -314,7 +307,7 @@ def no_work(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("work started before validation finished")
 
-    monkeypatch.setattr(adapters, "_bin_times", refuse)
+    monkeypatch.setattr(SpikeRaster, "from_row_times", refuse)  # the one binning kernel
     monkeypatch.setattr(ConvSeq, "fit", refuse)
 
 

@@ -35,14 +35,12 @@ from scipy.stats import rankdata
 
 from convseq_neo._validation import check_positive_int, check_random_state, check_time_quantity
 from convseq_neo.io.neo import as_spiketrains
+from convseq_neo.raster import time_to_bin
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["TrackMovement", "OrderTest", "track_movement", "rate_maps", "place_fields", "pattern_direction",
            "order_correlation_test", "place_field_order"]
-
-#: Fraction of a sample below a sample edge that still counts as that edge (floating-point noise).
-_EDGE_TOLERANCE = 1e-8
 
 
 @dataclass(frozen=True)
@@ -76,9 +74,8 @@ class TrackMovement:
         return int(self.position.size)
 
     def sample_index(self, times_s) -> np.ndarray:
-        """Sample holding each time (``[t_k, t_k + period)``), clipped to the recording."""
-        times = np.asarray(times_s, dtype=np.float64)
-        index = np.floor((times - self.t_start_s) / self.sampling_period_s + _EDGE_TOLERANCE).astype(np.int64)
+        """Sample holding each time (``[t_k, t_k + period)``, the raster's binning rule), clipped to the recording."""
+        index = time_to_bin(times_s, self.t_start_s, self.sampling_period_s)
         return np.clip(index, 0, self.n_samples - 1)
 
     def direction_at(self, times_s) -> np.ndarray:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import pandas as pd
 import quantities as pq
 
-from convseq_neo._validation import check_random_state, check_time_quantity
+from convseq_neo._validation import check_random_state
 from convseq_neo.detect import detect
 from convseq_neo.io.neo import plan_raster
 from convseq_neo.raster import SpikeRaster
@@ -156,13 +156,10 @@ def held_out_replication(spiketrains, bin_size=None, width=None, n_patterns: int
         raise TypeError(f"split must be a number (a fraction strictly between 0 and 1), got {type(split).__name__}")
     if not 0 < float(split) < 1:
         raise ValueError(f"split must be a fraction strictly between 0 and 1, got {split!r}")
-    bin_size_q = check_time_quantity(bin_size, "bin_size", allow_none=True, positive=True)
-    start_q = check_time_quantity(t_start, "t_start", allow_none=True)
-    stop_q = check_time_quantity(t_stop, "t_stop", allow_none=True)
-    check_time_quantity(width, "width", positive=True)
+    if width is None:
+        raise TypeError("width is required: pass a pq.Quantity such as 200 * pq.ms (the longest sequence to look for)")
     rng = check_random_state(random_state)
-    seconds = (None if q is None else float(q.magnitude) for q in (bin_size_q, start_q, stop_q))
-    raster = plan_raster(spiketrains, *seconds).bin()
+    raster = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop, width=width).bin()
     split_bin = int(round(float(split) * raster.n_bins))
     if not 0 < split_bin < raster.n_bins:
         raise ValueError(f"split {split} leaves an empty part of a {raster.n_bins}-bin recording")

@@ -12,26 +12,37 @@ input into a :class:`SpikeRaster` here, and only here. Accepted inputs:
 
 Binning rules
 -------------
-Bin ``i`` is ``[t_start + i * bin_size, t_start + (i + 1) * bin_size)``; the number of bins is
-``ceil((t_stop - t_start) / bin_size)`` (a partial last bin is kept), as in
-:meth:`SpikeRaster.from_spike_times`. A spike that lies within ``1e-8`` bins below a bin edge
-(floating-point noise, e.g. ``0.015 s / 5 ms = 2.9999999999999996``) is put in the bin that starts
-at that edge. Spikes go straight into the sparse (neuron, bin, count) triplets: no dense
-``N x T`` array is built. Trains in different time units are rescaled to seconds.
+One rule, written once in :mod:`convseq_neo.raster` (:meth:`SpikeRaster.from_row_times`, which
+every path here calls): bin ``i`` is ``[t_start + i * bin_size, t_start + (i + 1) * bin_size)``;
+the number of bins is ``ceil((t_stop - t_start) / bin_size)`` (a partial last bin is kept); a
+spike within ``1e-8`` bins below a bin edge (floating-point noise, e.g. ``0.3 s / 100 ms =
+2.9999999999999996``) is put in the bin that starts at that edge, as
+:class:`elephant.conversion.BinnedSpikeTrain` does. Spikes go straight into the sparse (neuron,
+bin, count) triplets: no dense ``N x T`` array is built. Trains in different time units are
+rescaled to seconds.
+
+Planning
+--------
+:func:`plan_raster` is the one place where the time Quantities of a call (``bin_size``,
+``t_start``, ``t_stop`` and the filter ``width``) are checked and turned into seconds and bins. It
+returns a :class:`RasterPlan`: the validated input, its window and shape (and the width in bins),
+cheap to build and not yet binned, so that a caller can check everything else before binning.
+:func:`to_raster` is ``plan_raster(...).bin()``.
 
 The analysis window is ``[t_start, t_stop)``. By default it is the trains' common bounds; trains
 whose bounds differ need an explicit ``t_start`` and ``t_stop``, which then select that window
 (a window reaching past a train's own bounds takes it as silent there, with a warning in the log).
-Spikes outside the window (including a spike exactly at ``t_stop``, which Neo allows) are left
-out, and the log (``logging``, INFO) says how many. Empty trains are kept as silent neurons; a
+Spikes outside the window (including a spike at ``t_stop``, which Neo allows, or a rounding
+error below a ``t_stop`` on a bin edge) are left out, and the log (``logging``, INFO, logger
+``convseq_neo.raster``) says how many. Empty trains are kept as silent neurons; a
 window without any spike is rejected.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import neo
 import numpy as np
@@ -39,7 +50,7 @@ import quantities as pq
 from neo.core.spiketrainlist import SpikeTrainList
 
 from convseq_neo._validation import check_time_quantity
-from convseq_neo.raster import SpikeRaster
+from convseq_neo.raster import EDGE_TOLERANCE, SpikeRaster, count_bins
 
 try:  # lazy-loading IOs hand out proxies; they are loaded on use
     from neo.io.proxyobjects import SpikeTrainProxy
@@ -53,11 +64,9 @@ except ImportError:  # pragma: no cover - elephant is a dependency
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["to_raster", "as_spiketrains", "width_to_bins"]
+__all__ = ["to_raster", "plan_raster", "RasterPlan", "as_spiketrains", "width_to_bins"]
 
-#: Fraction of a bin below an edge that still counts as that edge (floating-point noise).
-_EDGE_TOLERANCE = 1e-8
-#: Relative/absolute tolerance (s) when comparing trains' bounds and bin edges.
+#: Relative/absolute tolerance (s) when comparing trains' bounds.
 _TIME_TOLERANCE = 1e-9
 
 _INPUT_TYPES = ("a list of neo.SpikeTrain, a SpikeTrainList, a neo.Segment, an elephant BinnedSpikeTrain or a "
@@ -115,10 +124,7 @@ def to_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq.Q
     >>> to_raster(trains, bin_size=100 * pq.ms, t_start=0.5 * pq.s, t_stop=1 * pq.s).shape
     (3, 5)
     """
-    bin_size_s = _optional_seconds(bin_size, "bin_size", positive=True)
-    start_s = _optional_seconds(t_start, "t_start")
-    stop_s = _optional_seconds(t_stop, "t_stop")
-    return plan_raster(spiketrains, bin_size_s, start_s, stop_s).bin()
+    return plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop).bin()
 
 
 def as_spiketrains(spiketrains, name: str = "spiketrains") -> list[neo.SpikeTrain]:
@@ -146,11 +152,34 @@ def as_spiketrains(spiketrains, name: str = "spiketrains") -> list[neo.SpikeTrai
 def width_to_bins(width_s: float, bin_size_s: float, n_bins: int, name: str = "width") -> int:
     """A window length in seconds as a whole number of bins (rounded), checked against the raster.
 
-    Raises ``ValueError`` (naming ``name``) when it is shorter than 2 bins or longer than the
-    ``n_bins`` of the analysis window.
+    :func:`plan_raster` calls it for its ``width``; use that rather than this.
+
+    Parameters
+    ----------
+    width_s, bin_size_s : float
+        The window length and the bin width, in seconds.
+    n_bins : int
+        Number of bins of the analysis window.
+    name : str, default "width"
+        Argument name for the messages.
+
+    Returns
+    -------
+    int
+        ``round(width_s / bin_size_s)`` (halves round up).
+
+    Raises
+    ------
+    ValueError
+        (naming ``name``) when it is shorter than 2 bins or longer than ``n_bins``.
+
+    Examples
+    --------
+    >>> width_to_bins(0.3, 0.005, 1000)
+    60
     """
     exact = width_s / bin_size_s
-    width_bins = int(np.floor(exact + 0.5 + _EDGE_TOLERANCE))
+    width_bins = int(np.floor(exact + 0.5 + EDGE_TOLERANCE))
     if width_bins < 2:
         raise ValueError(f"{name} ({width_s * 1e3:g} ms) is shorter than 2 bins of {bin_size_s * 1e3:g} ms; pass a "
                          f"{name} of at least {2 * bin_size_s * 1e3:g} ms (typically 0.1-1 s: the longest sequence "
@@ -168,9 +197,9 @@ def width_to_bins(width_s: float, bin_size_s: float, n_bins: int, name: str = "w
 # ---------------------------------------------------------------------------------------------
 # validation first, binning second
 # ---------------------------------------------------------------------------------------------
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class RasterPlan:
-    """A validated input and its window, ready to be binned (cheap to build, see :func:`plan_raster`).
+    """A validated input and its window, ready to be binned (made by :func:`plan_raster`).
 
     Attributes
     ----------
@@ -178,6 +207,18 @@ class RasterPlan:
         Bin width and analysis window in seconds.
     n_neurons, n_bins : int
         Shape of the raster :meth:`bin` will return.
+    width_bins : int or None
+        The ``width`` given to :func:`plan_raster` as a whole number of bins (None without one).
+
+    Examples
+    --------
+    >>> import neo
+    >>> import quantities as pq
+    >>> plan = plan_raster([neo.SpikeTrain([0.3, 0.7] * pq.s, t_stop=1 * pq.s)], 100 * pq.ms)
+    >>> plan.n_bins, plan.t_stop_s
+    (10, 1.0)
+    >>> plan.bin().bin_index.tolist()
+    [3, 7]
     """
 
     bin_size_s: float
@@ -185,10 +226,14 @@ class RasterPlan:
     t_stop_s: float
     n_neurons: int
     n_bins: int
-    _bin: object
+    _bin: Callable[[], SpikeRaster] = field(repr=False)
+    width_bins: int | None = None
 
     def bin(self) -> SpikeRaster:
-        """Build the raster (the only step whose cost grows with the number of spikes beyond a scan)."""
+        """Build the raster (the only step whose cost grows with the number of spikes beyond a scan).
+
+        Raises ``ValueError`` when the window holds no spike.
+        """
         raster = self._bin()
         if raster.nnz == 0:
             raise ValueError(f"spiketrains hold no spike in the analysis window [{self.t_start_s:g}, "
@@ -197,13 +242,67 @@ class RasterPlan:
         return raster
 
 
-def plan_raster(spiketrains, bin_size_s: float | None, t_start_s: float | None, t_stop_s: float | None,
+def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq.Quantity | None = None,
+                t_stop: pq.Quantity | None = None, width: pq.Quantity | None = None,
                 name: str = "spiketrains") -> RasterPlan:
-    """Validate an input and its window (all arguments in seconds) without binning it yet.
+    """Check an input and its time Quantities, and plan its raster without binning it yet.
 
-    ``bin_size_s``, ``t_start_s`` and ``t_stop_s`` must already be checked floats (or None).
-    Returns a :class:`RasterPlan`; raises ``TypeError``/``ValueError`` as :func:`to_raster`.
+    The one place where ``bin_size``, ``t_start``, ``t_stop`` and ``width`` become seconds and
+    bins, for every caller (:func:`to_raster`, :func:`convseq_neo.detect`,
+    :meth:`DetectionResult.find`, :func:`~convseq_neo.analysis.replication.held_out_replication`).
+    The Quantities are checked first, then the input (its type, its trains' bounds, NaN spike
+    times; lazy proxies are loaded); nothing is binned until :meth:`RasterPlan.bin`.
+
+    Parameters
+    ----------
+    spiketrains : list of neo.SpikeTrain, SpikeTrainList, neo.Segment, BinnedSpikeTrain or SpikeRaster
+        The recording (as for :func:`to_raster`).
+    bin_size : pq.Quantity, optional
+        Bin width; required for spike trains, ``None`` takes a binned input's own.
+    t_start, t_stop : pq.Quantity, optional
+        The analysis window ``[t_start, t_stop)`` (default: the trains' common bounds).
+    width : pq.Quantity, optional
+        A filter window to express in whole bins of this raster (:attr:`RasterPlan.width_bins`):
+        rounded, at least 2 bins and at most the window.
+    name : str, default "spiketrains"
+        Name of the input in messages.
+
+    Returns
+    -------
+    RasterPlan
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`to_raster`; ``ValueError`` also for a ``width`` shorter than 2 bins or longer
+        than the window, and ``TypeError`` for a ``width`` that is not a Quantity. A window
+        without spikes is found by :meth:`RasterPlan.bin`.
+
+    Examples
+    --------
+    >>> import neo
+    >>> import quantities as pq
+    >>> trains = [neo.SpikeTrain([0.1, 0.25, 0.9] * pq.s, t_stop=1 * pq.s),
+    ...           neo.SpikeTrain([120.0, 130.0] * pq.ms, t_stop=1000 * pq.ms)]
+    >>> plan = plan_raster(trains, 5 * pq.ms, width=200 * pq.ms)
+    >>> plan.n_neurons, plan.n_bins, plan.width_bins
+    (2, 200, 40)
+    >>> plan.bin().shape
+    (2, 200)
     """
+    bin_size_s = _optional_seconds(bin_size, "bin_size", positive=True)
+    t_start_s = _optional_seconds(t_start, "t_start")
+    t_stop_s = _optional_seconds(t_stop, "t_stop")
+    width_s = _optional_seconds(width, "width", positive=True)
+    plan = _plan(spiketrains, bin_size_s, t_start_s, t_stop_s, name)
+    if width_s is None:
+        return plan
+    return replace(plan, width_bins=width_to_bins(width_s, plan.bin_size_s, plan.n_bins))
+
+
+def _plan(spiketrains, bin_size_s: float | None, t_start_s: float | None, t_stop_s: float | None,
+          name: str) -> RasterPlan:
+    """:func:`plan_raster` on checked seconds (or None)."""
     if t_start_s is not None and t_stop_s is not None and t_stop_s <= t_start_s:
         raise ValueError(f"t_stop ({t_stop_s:g} s) must be greater than t_start ({t_start_s:g} s); pass a "
                          "non-empty window")
@@ -239,10 +338,6 @@ def _require_bin_size(bin_size_s: float | None) -> float:
         raise TypeError("bin_size is required for spike trains: pass a pq.Quantity such as 5 * pq.ms (typically "
                         "1-10 ms)")
     return bin_size_s
-
-
-def _n_bins(start_s: float, stop_s: float, bin_size_s: float) -> int:
-    return max(1, int(np.ceil((stop_s - start_s) / bin_size_s - 1e-9)))
 
 
 def _seconds_per_unit(units_list) -> np.ndarray:
@@ -284,34 +379,9 @@ def _window(starts: np.ndarray, stops: np.ndarray, t_start_s, t_stop_s, name: st
 
 
 def _check_bin_vs_window(bin_size_s: float, start_s: float, stop_s: float) -> None:
-    if bin_size_s > stop_s - start_s:
+    if (stop_s - start_s) / bin_size_s < 1.0 - EDGE_TOLERANCE:  # one whole bin, up to floating-point noise
         raise ValueError(f"bin_size ({bin_size_s:g} s) is longer than the analysis window ({stop_s - start_s:g} s); "
                          "pass a smaller bin_size (typically 1-10 ms)")
-
-
-def _bin_times(times_s: np.ndarray, neuron: np.ndarray, n_neurons: int, bin_size_s: float, start_s: float,
-               stop_s: float, unit_names) -> SpikeRaster:
-    """Flat spike times (s) and rows -> canonical raster; spikes outside ``[start_s, stop_s)`` are left out."""
-    n_bins = _n_bins(start_s, stop_s, bin_size_s)
-    inside = (times_s >= start_s) & (times_s < stop_s)
-    n_out = int(times_s.size - np.count_nonzero(inside))
-    if n_out:
-        logger.info("left out %d of %d spikes outside the analysis window [%g, %g) s", n_out, times_s.size, start_s,
-                    stop_s)
-        times_s, neuron = times_s[inside], neuron[inside]
-    bins = np.floor((times_s - start_s) / bin_size_s + _EDGE_TOLERANCE).astype(np.int64)
-    np.clip(bins, 0, n_bins - 1, out=bins)
-    key = neuron.astype(np.int64) * n_bins + bins
-    if key.size > 1 and np.any(key[1:] < key[:-1]):
-        key = np.sort(key, kind="stable")
-    if key.size:
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        counts = np.diff(np.r_[starts, key.size]).astype(np.int64)
-        key = key[starts]
-    else:
-        counts = np.zeros(0, dtype=np.int64)
-    return SpikeRaster(key // n_bins, key % n_bins, counts, n_neurons, n_bins, bin_size_s=bin_size_s,
-                       t_start_s=start_s, unit_names=unit_names)
 
 
 def _train_name(train: neo.SpikeTrain, index: int) -> str:
@@ -347,9 +417,9 @@ def _plan_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, 
         else:
             times = np.zeros(0)
         neuron = np.repeat(np.arange(len(trains), dtype=np.int64), sizes)
-        return _bin_times(times, neuron, len(trains), bin_size_s, start_s, stop_s, names)
+        return SpikeRaster.from_row_times(times, neuron, len(trains), bin_size_s, start_s, stop_s, unit_names=names)
 
-    return RasterPlan(bin_size_s, start_s, stop_s, len(trains), _n_bins(start_s, stop_s, bin_size_s), build)
+    return RasterPlan(bin_size_s, start_s, stop_s, len(trains), count_bins(start_s, stop_s, bin_size_s), build)
 
 
 def _array_backed(trains: SpikeTrainList) -> bool:
@@ -386,9 +456,9 @@ def _plan_multiplexed(trains: SpikeTrainList, bin_size_s, t_start_s, t_stop_s, n
     names = tuple(str(channel) for channel in all_ids)
 
     def build() -> SpikeRaster:
-        return _bin_times(times, neuron, len(all_ids), bin_size_s, start_s, stop_s, names)
+        return SpikeRaster.from_row_times(times, neuron, len(all_ids), bin_size_s, start_s, stop_s, unit_names=names)
 
-    return RasterPlan(bin_size_s, start_s, stop_s, len(all_ids), _n_bins(start_s, stop_s, bin_size_s), build)
+    return RasterPlan(bin_size_s, start_s, stop_s, len(all_ids), count_bins(start_s, stop_s, bin_size_s), build)
 
 
 def _edge(value_s: float, raster: SpikeRaster, label: str, what: str) -> int:
@@ -416,7 +486,7 @@ def _plan_binned(raster: SpikeRaster, bin_size_s, t_start_s, t_stop_s, name: str
                              bin_size_s=bin_size_s, t_start_s=raster.t_start_s, unit_names=raster.unit_names)
     else:
         _check_own_bin_size(bin_size_s, raster.bin_size_s, what)
-    end_s = raster.t_start_s + raster.n_bins * raster.bin_size_s
+    end_s = raster.t_stop_s
     first = 0 if t_start_s is None else _edge(t_start_s, raster, "t_start", what)
     last = raster.n_bins if t_stop_s is None else _edge(t_stop_s, raster, "t_stop", what)
     if not 0 <= first < raster.n_bins:
@@ -436,5 +506,5 @@ def _plan_binned(raster: SpikeRaster, bin_size_s, t_start_s, t_stop_s, name: str
         sliced = raster.time_slice(first, last)
     else:
         sliced = raster
-    return RasterPlan(float(sliced.bin_size_s), sliced.t_start_s, sliced.t_start_s + sliced.n_bins * sliced.bin_size_s,
-                      sliced.n_neurons, sliced.n_bins, lambda: sliced)
+    return RasterPlan(float(sliced.bin_size_s), sliced.t_start_s, sliced.t_stop_s, sliced.n_neurons, sliced.n_bins,
+                      lambda: sliced)

@@ -5,6 +5,11 @@ ever shown or kept open, whatever the backend) or draws into the ``ax`` it is gi
 that Axes' figure. Colours come from the Okabe-Ito palette (:data:`PATTERN_COLORS`), which stays
 distinguishable with the common colour-vision deficiencies; heat maps use ``viridis``.
 
+The functions take what :func:`~convseq_neo.detect.detect` returns and read it by its attributes
+(``raster``, ``model``, ``patterns``, ``occurrences``, ...): this package imports neither
+:mod:`convseq_neo.detect` nor :mod:`convseq_neo.result`. Times come from the result's raster
+(:meth:`~convseq_neo.raster.SpikeRaster.position_to_time`).
+
 Functions
 ---------
 :func:`plot_detection`
@@ -22,6 +27,7 @@ from __future__ import annotations
 import logging
 import numbers
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import quantities as pq
@@ -29,8 +35,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
 
 from convseq_neo._validation import check_time_quantity
-from convseq_neo.core.estimator import ConvSeq
-from convseq_neo.result import DetectionResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from convseq_neo.core.estimator import ConvSeq
+    from convseq_neo.result import DetectionResult
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +73,9 @@ _GREY = "#7F7F7F"
 TimeRange = tuple[pq.Quantity, pq.Quantity]
 _CMAP = "viridis"
 _MAX_TICK_LABELS = 40
+#: What the figures read from a result (duck typing: no import of convseq_neo.result).
+_RESULT_ATTRIBUTES = ("raster", "model", "patterns", "occurrences", "candidates", "responses", "thresholds",
+                      "membership")
 
 
 def _color(k: int) -> str:
@@ -74,8 +85,13 @@ def _color(k: int) -> str:
 # ---------------------------------------------------------------------------------------------
 # argument checks
 # ---------------------------------------------------------------------------------------------
+def _is_result(value) -> bool:
+    """Duck-typed check for a DetectionResult (this package does not import convseq_neo.result)."""
+    return all(hasattr(value, attribute) for attribute in _RESULT_ATTRIBUTES)
+
+
 def _check_result(result, name: str = "result") -> DetectionResult:
-    if not isinstance(result, DetectionResult):
+    if not _is_result(result):
         raise TypeError(f"{name} must be a convseq_neo.DetectionResult (what convseq_neo.detect returns), got "
                         f"{type(result).__name__}")
     return result
@@ -171,13 +187,8 @@ def sorted_rows(result: DetectionResult) -> tuple[np.ndarray, list[tuple[int, in
 
     Examples
     --------
-    >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> order, blocks = sorted_rows(result)
     >>> order[:blocks[0][1]].tolist() == result.patterns[0].neurons.tolist()
     True
@@ -206,13 +217,15 @@ def _peak_times(result, k: int, centers_s: np.ndarray) -> np.ndarray:
     """Where on the drawn response each tested peak is (s): its occurrence centre minus the pattern's
     centre offset, i.e. its peak bin (the tested responses are stored in the all-data filter's frame)."""
     raster = result.raster
-    peak_bins = np.rint((np.asarray(centers_s, dtype=float) - float(raster.t_start_s)) / float(raster.bin_size_s)
-                        - 0.5 - _offsets(result)[k])
-    return raster.bin_to_time(peak_bins + 0.5)
+    peak_bins = np.rint(raster.time_to_position(centers_s) - _offsets(result)[k])
+    return raster.position_to_time(peak_bins)
 
 
 def _lag_extent_ms(result, shift_bins: float = 0.0) -> tuple[float, float]:
-    """x extent (ms) of filter columns, each cell centred on its lag ``j - W // 2 - shift_bins`` bins."""
+    """x extent (ms) of filter columns, each cell centred on its lag ``j - W // 2 - shift_bins`` bins.
+
+    Lags are differences of positions (no time origin); the half bins are the cells' half widths.
+    """
     width = int(result.model.filters_.shape[-1])
     bin_ms = float(result.raster.bin_size_s) * 1e3
     return ((-(width // 2) - 0.5 - shift_bins) * bin_ms, (width - width // 2 - 0.5 - shift_bins) * bin_ms)
@@ -226,7 +239,7 @@ def _draw_raster(ax: Axes, result, start: float, stop: float) -> None:
     order, blocks = sorted_rows(result)
     position = np.empty(raster.n_neurons, dtype=np.int64)
     position[order] = np.arange(order.size)
-    spike_time = raster.bin_to_time(raster.bin_index + 0.5)
+    spike_time = raster.position_to_time(raster.bin_index)
     keep = (spike_time >= start) & (spike_time < stop)
     ax.scatter(spike_time[keep], position[raster.neuron_index[keep]], s=2, marker="|", c=OKABE_ITO["black"],
                linewidths=0.6, rasterized=True)
@@ -260,7 +273,7 @@ def _draw_raster(ax: Axes, result, start: float, stop: float) -> None:
 def _draw_response(ax: Axes, result, k: int, start: float, stop: float, candidates: bool = True) -> None:
     raster = result.raster
     length = result.responses.shape[1]
-    response_time = raster.bin_to_time(np.arange(length) + 0.5)
+    response_time = raster.position_to_time(np.arange(length))
     window = (response_time >= start) & (response_time < stop)
     color = _color(k)
     ax.plot(response_time[window], result.responses[k][window], color=color, lw=0.7, label="response")
@@ -345,13 +358,9 @@ def plot_detection(result: DetectionResult, time_range: TimeRange | None = None,
 
     Examples
     --------
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
     >>> fig = plot_detection(result, time_range=(0 * pq.s, 10 * pq.s))
     >>> fig.axes[0].get_ylabel(), [float(x) for x in fig.axes[0].get_xlim()]
     ('neuron (members by lag, then the rest)', [0.0, 10.0])
@@ -420,13 +429,9 @@ def plot_raster(result: DetectionResult, time_range: TimeRange | None = None, ax
 
     Examples
     --------
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
     >>> fig = plot_raster(result, time_range=(5 * pq.s, 8 * pq.s))
     >>> len(fig.axes), fig.axes[0].get_xlabel()
     (1, 'time (s)')
@@ -472,13 +477,8 @@ def plot_responses(result: DetectionResult, pattern: int | None = None, time_ran
 
     Examples
     --------
-    >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> fig = plot_responses(result, pattern=0)
     >>> fig.axes[0].get_xlabel(), fig.axes[0].get_ylabel()
     ('time (s)', 'pattern0\\nresponse (a.u.)')
@@ -523,13 +523,8 @@ def plot_filters(result: DetectionResult, pattern: int | None = None,
 
     Examples
     --------
-    >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> fig = plot_filters(result)
     >>> len(fig.axes), fig.axes[0].get_xlabel()        # one heat map and its colour bar
     (2, 'lag from window centre (ms)')
@@ -585,22 +580,17 @@ def plot_training_curve(model_or_result: ConvSeq | DetectionResult, ax: Axes | N
 
     Examples
     --------
-    >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> fig = plot_training_curve(result)
     >>> ax = fig.axes[0]
     >>> ax.get_xlabel(), ax.get_ylabel(), len(ax.lines[0].get_xdata()) == int(result.model.n_epochs_[0])
     ('epoch', 'loss (a.u.)', True)
     """
-    if isinstance(model_or_result, DetectionResult):
+    if _is_result(model_or_result):
         model = model_or_result.model
-    elif isinstance(model_or_result, ConvSeq):
-        model = model_or_result
+    elif callable(getattr(model_or_result, "fit", None)) and callable(getattr(model_or_result, "get_params", None)):
+        model = model_or_result  # a ConvSeq (duck-typed: this package does not import the core)
     else:
         raise TypeError(f"model_or_result must be a fitted convseq_neo.ConvSeq or a DetectionResult, got "
                         f"{type(model_or_result).__name__}")
@@ -670,13 +660,8 @@ def plot_membership(result: DetectionResult, pattern: int = 0, ax: Axes | None =
 
     Examples
     --------
-    >>> import quantities as pq
-    >>> from convseq_neo import detect
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=30 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=15, jitter=2 * pq.ms, random_state=1)
-    >>> result = detect(rec.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
-    ...                 max_epochs=100, min_epochs=20, n_surrogates=20, n_folds=3)
+    ``result`` is :func:`convseq_neo.detect` run on a generated recording, as in that function's example.
+
     >>> fig = plot_membership(result, pattern=0)
     >>> evidence, rows = fig.axes[:2]
     >>> evidence.get_xlabel(), evidence.get_ylabel()
