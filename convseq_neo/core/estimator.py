@@ -8,8 +8,6 @@ import logging
 import numpy as np
 import pandas as pd
 import torch
-from scipy.optimize import linear_sum_assignment
-from tqdm.auto import tqdm
 
 from convseq_neo._validation import (
     check_nonnegative_float,
@@ -19,21 +17,20 @@ from convseq_neo._validation import (
     resolve_device,
     torch_generator,
 )
-from convseq_neo.core.membership import MEMBERSHIP_COLUMNS, membership_for_pattern
+from convseq_neo.core.crossfit import crossfit_test, fold_regions, model_masks
+from convseq_neo.core.membership import pattern_membership
 from convseq_neo.core.objective import default_tv_weight
-from convseq_neo.core.occurrences import occurrence_table, pattern_geometry, suppress_cross_talk
+from convseq_neo.core.occurrences import occurrence_table, suppress_cross_talk
 from convseq_neo.core.response import MAX_DENSE_CELLS, make_response, response_length
 from convseq_neo.core.significance import (
     benjamini_hochberg,
-    empirical_pvalues,
-    fold_regions,
+    collect_peaks,
     null_peak_heights,
-    peaks_in_region,
+    random_filter_test,
     random_filter_threshold,
-    training_masks,
+    row_pvalues,
 )
-from convseq_neo.core.splitting import split_occurrences
-from convseq_neo.core.training import TrainingSettings, train_filters
+from convseq_neo.core.training import TrainingSettings, train_patterns
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -123,7 +120,7 @@ class ConvSeq:
         (``fold_shifts_``) into the all-data filter's frame, so that each occurrence's peak bin
         holds its tested height; NaN at the few fold-border bins no fold covers after the shift.
         Equal to ``responses_`` otherwise.
-    fold_shifts_ : ndarray of int, shape (n_folds, K)
+    fold_shifts_ : ndarray of int, shape (n_folds_, K)
         Bins added to a fold filter's peak times to bring them into the all-data filter's frame
         (``significance="crossfit"`` only).
     thresholds_ : ndarray, shape (K, L)
@@ -132,6 +129,7 @@ class ConvSeq:
     loss_history_ : ndarray, shape (K, n_epochs)
         Loss of the kept all-data filter per epoch (NaN-padded after it stopped).
     n_epochs_ : ndarray of int, shape (K,)
+        Epochs the all-data filter of each pattern trained for.
     stop_reason_ : list of str
         "converged" or "max_epochs" per pattern.
     occurrences_ : pandas.DataFrame
@@ -143,8 +141,17 @@ class ConvSeq:
         pattern centre).
     pattern_offsets_ : ndarray, shape (K,)
         Pattern centre relative to the window centre, in bins.
+    pattern_spans_ : ndarray, shape (K, 2)
+        Earliest and latest member lag around the pattern centre, in bins (an occurrence's
+        ``onset`` and ``offset`` relative to its ``center``).
     random_filter_threshold_ : float
         The reference threshold on the training data (for comparison).
+    lag_tolerance_ : int
+        The membership test's lag half-width used (``lag_tolerance`` or its default).
+    n_folds_ : int
+        Cross-fitting folds used (``n_folds``, fewer for a short recording; 0 for "random_filters").
+    backend_ : str
+        The response backend used ("events" or "dense").
 
     Notes
     -----
@@ -174,7 +181,8 @@ class ConvSeq:
     >>> raster = (rng.random((30, 3000)) < 0.01).astype(int)
     >>> for start in range(100, 2900, 250):           # 30 neurons firing in order every 250 bins
     ...     raster[np.arange(30), start + np.arange(30)] = 1
-    >>> model = ConvSeq(width=40, max_epochs=300, min_epochs=100, n_surrogates=50, random_state=0).fit(raster)
+    >>> model = ConvSeq(width=40, max_epochs=200, min_epochs=50, n_surrogates=40, n_folds=3, random_state=0)
+    >>> model = model.fit(raster)
     >>> model.filters_.shape
     (1, 30, 40)
     >>> found = model.occurrences_[model.occurrences_["significant"]]
@@ -351,213 +359,61 @@ class ConvSeq:
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         generator = torch_generator(rng, device)
-        width = int(self.width)
-        n_patterns = int(self.n_patterns)
+        width, n_patterns, alpha = int(self.width), int(self.n_patterns), float(self.alpha)
         length = response_length(raster.n_bins, width)
         crossfit = self.significance == "crossfit"
         n_folds = self._effective_folds(length) if crossfit else 0
+        regions = fold_regions(length, n_folds)
+        masks = model_masks(length, regions, width)  # row 0: the all-data model; then one row per fold
+        lag_tolerance = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
         op = make_response(raster, width, backend=self.backend, device=device)
-        self.backend_ = op.name
-        self.n_folds_ = n_folds
-
-        regions = fold_regions(length, n_folds) if crossfit else []
-        model_masks = np.vstack([np.ones((1, length), dtype=bool)]
-                                + ([training_masks(length, regions, width)] if crossfit else []))
-        n_models = model_masks.shape[0]
-        n_init = int(self.n_init)
-        train_mask = torch.as_tensor(np.repeat(model_masks, n_init, axis=0), device=device)
-        explained = np.zeros((n_models, length), dtype=bool)
-        self.random_filter_threshold_ = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
-        self.lag_tolerance_ = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
-        order = np.argsort(raster.bin_index, kind="stable")
-        raster_sorted = (raster.bin_index[order], raster.neuron_index[order],
-                         np.asarray(raster.counts[order], dtype=float))
+        reference_threshold = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
         settings = TrainingSettings(
             tv_weight=default_tv_weight(width) if self.tv_weight is None else float(self.tv_weight),
             explained_weight=float(self.decorrelation_weight), lr=float(self.lr), max_epochs=int(self.max_epochs),
             min_epochs=int(self.min_epochs), tol=float(self.tol), patience=int(self.patience),
             recenter_every=int(self.recenter_every), progress=bool(self.progress))
 
-        model_filters = np.zeros((n_models, n_patterns, raster.n_neurons, width), dtype=np.float32)
-        histories, n_epochs, reasons = [], [], []
-        for pattern in range(n_patterns):
-            step = TrainingSettings(**{**settings.__dict__, "description": f"pattern {pattern + 1}/{n_patterns}"})
-            explained_t = torch.as_tensor(np.repeat(explained, n_init, axis=0), device=device)
-            outcome = train_filters(op, raster, train_mask, explained_t, step, generator)
-            final = outcome.final_loss.reshape(n_models, n_init)
-            best = final.argmin(axis=1)
-            chosen = np.arange(n_models) * n_init + best
-            with torch.no_grad():
-                filters = torch.softmax(outcome.logits[chosen], dim=-1)
-                responses = op(filters).cpu().numpy()
-            history = outcome.loss_history[:, chosen[0]]
-            if n_patterns > 1:
-                split = self._split_times(raster, raster_sorted, responses, model_masks & ~explained, width)
-                if split.any():
-                    logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
-                                "keeping the stronger group", pattern, int(split.any(axis=1).sum()), n_models)
-                    outcome = train_filters(
-                        op, raster, torch.as_tensor(model_masks, device=device),
-                        torch.as_tensor(explained | split, device=device),
-                        TrainingSettings(**{**step.__dict__, "description": step.description + " (split)"}),
-                        generator, initial_logits=outcome.logits[chosen])
-                    with torch.no_grad():
-                        filters = torch.softmax(outcome.logits, dim=-1)
-                        responses = op(filters).cpu().numpy()
-                    history = np.concatenate([history, outcome.loss_history[:, 0]])
-            model_filters[:, pattern] = filters.cpu().numpy()
-            histories.append(history)
-            n_epochs.append(len(history))
-            reasons.append(outcome.stop_reason)
-            if pattern + 1 < n_patterns:
-                explained |= self._explained_times(responses, model_masks & ~explained, width)
-
-        self.filters_ = model_filters[0]
-        tested_filters = self._restrict_to_members(op, raster, raster_sorted, model_filters, model_masks, device)
-        self.pattern_filters_ = tested_filters[0]
+        trained = train_patterns(op, raster, masks, n_patterns, int(self.n_init), settings, reference_threshold,
+                                 lag_tolerance, alpha, generator)
+        filters = trained.filters[0]
         with torch.no_grad():
-            self.responses_ = op(torch.as_tensor(self.filters_, device=device)).cpu().numpy()
-        max_len = max(len(h) for h in histories)
-        self.loss_history_ = np.vstack([np.pad(h, (0, max_len - len(h)), constant_values=np.nan) for h in histories])
-        self.n_epochs_ = np.asarray(n_epochs)
-        self.stop_reason_ = reasons
-
+            responses = op(torch.as_tensor(filters, device=device)).cpu().numpy()
         if crossfit:
-            candidates = self._crossfit_candidates(op, raster, tested_filters, regions, rng, device)
+            tested = crossfit_test(op, raster, trained.filters, masks, regions, threshold=reference_threshold,
+                                   lag_tolerance=lag_tolerance, alpha=alpha, n_surrogates=int(self.n_surrogates),
+                                   rng=rng, progress=bool(self.progress))
         else:
-            candidates = self._random_filter_candidates(self.responses_, width)
-        pattern_ids, peak_bins, heights, pvalues, significant = candidates
-        self.membership_, self.pattern_offsets_, spans = self._membership(raster, raster_sorted,
-                                                                           pattern_ids[significant],
-                                                                           peak_bins[significant])
-        self.occurrences_ = suppress_cross_talk(
-            occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant, self.pattern_offsets_, spans),
-            self.lag_tolerance_)
+            tested = random_filter_test(responses, width, reference_threshold)
+        significant = tested.significant
+        membership, offsets, spans = pattern_membership(raster, tested.pattern[significant],
+                                                        tested.peak_bin[significant], n_patterns, width,
+                                                        lag_tolerance, alpha)
+        occurrences = suppress_cross_talk(occurrence_table(tested.pattern, tested.peak_bin, tested.height,
+                                                           tested.pvalue, significant, offsets, spans),
+                                          lag_tolerance)
+
+        self.backend_ = op.name
+        self.n_folds_ = n_folds
+        self.random_filter_threshold_ = reference_threshold
+        self.lag_tolerance_ = lag_tolerance
+        self.filters_ = filters
+        self.responses_ = responses
+        self.loss_history_ = trained.loss_history
+        self.n_epochs_ = trained.n_epochs
+        self.stop_reason_ = list(trained.stop_reasons)
+        self.tested_responses_ = tested.tested_responses
+        self.thresholds_ = tested.thresholds
+        if tested.fold_shifts is not None:
+            self.fold_shifts_ = tested.fold_shifts
+        else:
+            vars(self).pop("fold_shifts_", None)  # left from an earlier cross-fitted fit
+        self.membership_ = membership
+        self.pattern_offsets_ = offsets
         self.pattern_spans_ = spans
-        self.n_neurons_ = raster.n_neurons
-        self.n_bins_ = raster.n_bins
+        self.occurrences_ = occurrences
         logger.info("fit: %d significant occurrences over %d patterns", int(significant.sum()), n_patterns)
         return self
-
-    def _explained_times(self, responses: np.ndarray, masks: np.ndarray, width: int) -> np.ndarray:
-        """Times within half a window of a peak above the reference threshold (one row per model)."""
-        explained = np.zeros_like(masks)
-        for model in range(responses.shape[0]):
-            peaks, heights = _masked_peaks(responses[model], masks[model], width)
-            _mark_windows(explained[model], peaks[heights > self.random_filter_threshold_], width)
-        return explained
-
-    def _restrict_to_members(self, op, raster, raster_sorted, model_filters, model_masks, device) -> np.ndarray:
-        """Each model's filters with the rows of neurons that are not members made uniform (1 / W).
-
-        Every row of a trained filter also learns chance coincidences, which add noise to its
-        response. For each model (the all-data fit and every cross-fitting fold) the members are
-        found from that model's own training data only: its in-sample peaks above the reference
-        threshold (at least the top 5) go through the membership test. A pattern with no member
-        keeps its full filter.
-        """
-        n_models, n_patterns, _, width = model_filters.shape
-        restricted = model_filters.copy()
-        with torch.no_grad():
-            responses = op(torch.as_tensor(model_filters.reshape(n_models * n_patterns, -1, width),
-                                           device=device)).cpu().numpy().reshape(n_models, n_patterns, -1)
-        for model in range(n_models):
-            for pattern in range(n_patterns):
-                peaks, heights = _masked_peaks(responses[model, pattern], model_masks[model], width)
-                keep = heights > self.random_filter_threshold_
-                if keep.sum() < 5:
-                    keep = np.zeros_like(keep)
-                    keep[np.argsort(heights)[::-1][:5]] = True
-                table = membership_for_pattern(pattern, raster, raster_sorted, peaks[keep], width, self.lag_tolerance_,
-                                               float(self.alpha))
-                members = table["member"].to_numpy()
-                if members.any():
-                    restricted[model, pattern, ~members] = 1.0 / width
-        return restricted
-
-    def _split_times(self, raster, raster_sorted, responses: np.ndarray, masks: np.ndarray, width: int) -> np.ndarray:
-        """Times of the weaker group wherever a model's occurrences split into two neuron-specific groups."""
-        split = np.zeros_like(masks)
-        for model in range(responses.shape[0]):
-            peaks, heights = _masked_peaks(responses[model], masks[model], width)
-            keep = heights > self.random_filter_threshold_
-            weaker = split_occurrences(raster, raster_sorted, peaks[keep], heights[keep], width, self.lag_tolerance_,
-                                       float(self.alpha))
-            if weaker is not None:
-                _mark_windows(split[model], weaker, width)
-        return split
-
-    def _crossfit_candidates(self, op, raster, model_filters, regions, rng, device):
-        """Test each fold's peaks with the filter that did not see that fold; BH over all candidates."""
-        n_patterns, width = model_filters.shape[1], model_filters.shape[-1]
-        n_folds = len(regions)
-        full = model_filters[0]
-        fold_filters = []
-        fold_shift = np.zeros((n_folds, n_patterns), dtype=np.int64)
-        for fold in range(n_folds):
-            order, shifts = _match_filters(full, model_filters[fold + 1])
-            fold_filters.append(model_filters[fold + 1][order])
-            fold_shift[fold] = shifts
-        stacked = np.concatenate(fold_filters, axis=0)  # (n_folds * K, N, W), fold-major
-        stacked_regions = [regions[fold] for fold in range(n_folds) for _ in range(n_patterns)]
-        with torch.no_grad():
-            tested = op(torch.as_tensor(stacked, device=device)).cpu().numpy()
-        bar = tqdm(total=self.n_surrogates, desc="surrogates", disable=not self.progress, leave=False)
-        null = null_peak_heights(raster, stacked, stacked_regions, width, int(self.n_surrogates), rng, device, bar)
-        bar.close()
-        pattern_ids, peak_bins, heights, pvalues = [], [], [], []
-        self.thresholds_ = np.full((n_patterns, tested.shape[1]), np.inf)
-        self.fold_shifts_ = fold_shift
-        fold_of = []
-        for fold, (start, stop) in enumerate(regions):
-            for pattern in range(n_patterns):
-                index = fold * n_patterns + pattern
-                times, peak_heights = peaks_in_region(tested[index], start, stop, width)
-                pattern_ids.append(np.full(times.size, pattern))
-                peak_bins.append(times + fold_shift[fold, pattern])
-                heights.append(peak_heights)
-                pvalues.append(empirical_pvalues(peak_heights, null[index]))
-                fold_of.append(np.full(times.size, index))
-        pattern_ids, peak_bins, heights, pvalues, fold_of = (np.concatenate(a) for a in
-                                                              (pattern_ids, peak_bins, heights, pvalues, fold_of))
-        self.tested_responses_ = _tested_in_reference_frame(tested, n_patterns, regions, fold_shift, fold_of,
-                                                            peak_bins, heights, width)
-        significant, cutoff = benjamini_hochberg(pvalues, float(self.alpha))
-        cutoff = cutoff if significant.any() else float(self.alpha) / max(1, pvalues.size)
-        for fold, (start, stop) in enumerate(regions):
-            for pattern in range(n_patterns):
-                sample = np.sort(null[fold * n_patterns + pattern])
-                # smallest height h with (1 + #null >= h) / (1 + n) <= cutoff: just above the (allowed + 1)-th highest
-                allowed = int(np.floor(cutoff * (1 + sample.size) - 1))
-                low, high = _shifted_span(start, stop, fold_shift[fold, pattern], self.thresholds_.shape[1])
-                if 0 <= allowed < sample.size:
-                    self.thresholds_[pattern, low:high] = np.nextafter(sample[sample.size - 1 - allowed], np.inf)
-                elif allowed >= sample.size:
-                    self.thresholds_[pattern, low:high] = -np.inf
-        self.alpha_cutoff_ = cutoff
-        return pattern_ids, peak_bins, heights, pvalues, significant
-
-    def _random_filter_candidates(self, responses, width):
-        """The reference procedure: in-sample peaks above one random-filter threshold, no p-values."""
-        pattern_ids, peak_bins, heights = [], [], []
-        for pattern in range(responses.shape[0]):
-            times, peak_heights = peaks_in_region(responses[pattern], 0, responses.shape[1], width)
-            pattern_ids.append(np.full(times.size, pattern))
-            peak_bins.append(times)
-            heights.append(peak_heights)
-        pattern_ids, peak_bins, heights = (np.concatenate(a) for a in (pattern_ids, peak_bins, heights))
-        self.tested_responses_ = responses.copy()
-        self.thresholds_ = np.full(responses.shape, self.random_filter_threshold_)
-        return pattern_ids, peak_bins, heights, np.full(heights.size, np.nan), heights > self.random_filter_threshold_
-
-    def _membership(self, raster: SpikeRaster, raster_sorted, pattern_ids: np.ndarray, peak_bins: np.ndarray):
-        frames = [membership_for_pattern(pattern, raster, raster_sorted, peak_bins[pattern_ids == pattern],
-                                         int(self.width), self.lag_tolerance_, float(self.alpha))
-                  for pattern in range(int(self.n_patterns))]
-        membership = pd.concat(frames, ignore_index=True)[MEMBERSHIP_COLUMNS]
-        offsets, spans = pattern_geometry(membership, int(self.n_patterns), int(self.width))
-        membership["lag"] = membership["lag"] - offsets[membership["pattern"].to_numpy()]
-        return membership, offsets, spans
 
     # ------------------------------------------------------------------ use on new data
     def _check_fitted(self) -> None:
@@ -598,97 +454,13 @@ class ConvSeq:
         device = resolve_device(self.device)
         width = int(self.width)
         responses = self.transform(raster)
-        length = responses.shape[1]
-        regions = [(0, length)] * responses.shape[0]
+        regions = [(0, responses.shape[1])] * responses.shape[0]
         null = null_peak_heights(raster, self.filters_, regions, width, int(self.n_surrogates), rng, device)
-        pattern_ids, peak_bins, heights, pvalues = [], [], [], []
-        for pattern in range(responses.shape[0]):
-            times, peak_heights = peaks_in_region(responses[pattern], 0, length, width)
-            pattern_ids.append(np.full(times.size, pattern))
-            peak_bins.append(times)
-            heights.append(peak_heights)
-            pvalues.append(empirical_pvalues(peak_heights, null[pattern]))
-        pattern_ids, peak_bins, heights, pvalues = (np.concatenate(a) for a in
-                                                    (pattern_ids, peak_bins, heights, pvalues))
+        pattern, peak_bin, heights = collect_peaks(responses, regions, width)
+        pvalues = row_pvalues(pattern, heights, null)
         significant, _ = benjamini_hochberg(pvalues, float(self.alpha))
-        return suppress_cross_talk(occurrence_table(pattern_ids, peak_bins, heights, pvalues, significant,
+        return suppress_cross_talk(occurrence_table(pattern, peak_bin, heights, pvalues, significant,
                                                     self.pattern_offsets_, self.pattern_spans_), self.lag_tolerance_)
 
     def __repr__(self) -> str:
         return f"ConvSeq(n_patterns={self.n_patterns}, width={self.width}, significance={self.significance!r})"
-
-
-def _masked_peaks(response: np.ndarray, mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Peaks (at least ``width`` apart) of ``response`` at the times ``mask`` allows: (times, heights)."""
-    peaks, heights = peaks_in_region(np.where(mask, response, -np.inf), 0, response.size, width)
-    finite = np.isfinite(heights)
-    return peaks[finite], heights[finite]
-
-
-def _mark_windows(row: np.ndarray, peaks: np.ndarray, width: int) -> None:
-    """Set ``row`` True within half a window of each peak."""
-    half = width // 2
-    for peak in peaks:
-        row[max(0, peak - half):peak + half + 1] = True
-
-
-def _tested_in_reference_frame(tested: np.ndarray, n_patterns: int, regions, fold_shift: np.ndarray,
-                               fold_of: np.ndarray, peak_bins: np.ndarray, heights: np.ndarray,
-                               width: int) -> np.ndarray:
-    """The cross-fitted responses, each fold's moved by its filter's shift into the all-data frame.
-
-    ``tested`` holds one row per (fold, pattern), fold-major. Shifted spans of neighbouring folds
-    can overlap (by up to ``W // 4`` bins) or leave a gap (NaN there): in an overlap the later fold
-    is kept, except around every tested peak, whose fold's response is kept within ``W // 4`` bins;
-    the peak bins themselves hold the tested heights.
-    """
-    length = tested.shape[1]
-    out = np.full((n_patterns, length), np.nan)
-
-    def copy(index: int, low: int, high: int) -> None:
-        fold, pattern = divmod(int(index), n_patterns)
-        shift = int(fold_shift[fold, pattern])
-        span_low, span_high = _shifted_span(*regions[fold], shift, length)
-        low, high = max(low, span_low), min(high, span_high)
-        out[pattern, low:high] = tested[index, low - shift:high - shift]
-
-    for index in range(tested.shape[0]):
-        copy(index, 0, length)
-    reach = max(1, width // 4)
-    for peak_bin, index in zip(peak_bins, fold_of):
-        copy(index, int(peak_bin) - reach, int(peak_bin) + reach + 1)
-    inside = (peak_bins >= 0) & (peak_bins < length)
-    out[fold_of[inside] % n_patterns, peak_bins[inside]] = heights[inside]
-    return out
-
-
-def _shifted_span(start: int, stop: int, shift: int, length: int) -> tuple[int, int]:
-    """The bins ``[start, stop)`` moved by ``shift``, clipped to ``[0, length)``."""
-    return max(0, start + int(shift)), min(length, stop + int(shift))
-
-
-def _match_filters(reference: np.ndarray, candidates: np.ndarray, max_shift: int | None = None):
-    """Assign candidate filters to reference filters by shape; return the order and each one's time shift.
-
-    Similarity is the largest inner product of the filters' excess weights (above uniform) over
-    shifts of up to ``W / 4`` bins. A candidate whose pattern sits ``d`` bins later in its window
-    peaks ``d`` bins earlier, so ``d`` is added to its peak times to bring them into the reference
-    frame.
-    """
-    n_patterns, _, width = reference.shape
-    max_shift = width // 4 if max_shift is None else max_shift
-    ref = np.clip(reference - 1.0 / width, 0, None)
-    cand = np.clip(candidates - 1.0 / width, 0, None)
-    shifts = np.arange(-max_shift, max_shift + 1)
-    score = np.zeros((n_patterns, n_patterns, shifts.size))
-    for i, shift in enumerate(shifts):
-        if shift >= 0:
-            score[:, :, i] = np.einsum("anj,bnj->ab", ref[:, :, : width - shift], cand[:, :, shift:])
-        else:
-            score[:, :, i] = np.einsum("anj,bnj->ab", ref[:, :, -shift:], cand[:, :, : width + shift])
-    best = score.max(axis=2)
-    rows, cols = linear_sum_assignment(-best)
-    order = np.empty(n_patterns, dtype=int)
-    order[rows] = cols
-    best_shift = shifts[score.argmax(axis=2)]
-    return order, best_shift[np.arange(n_patterns), order].astype(np.int64)

@@ -16,17 +16,18 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import binom
 
+from convseq_neo.core.occurrences import pattern_geometry
 from convseq_neo.core.significance import benjamini_hochberg
 from convseq_neo.raster import SpikeRaster
 
-__all__ = ["membership_for_pattern", "MEMBERSHIP_COLUMNS"]
+__all__ = ["membership_for_pattern", "pattern_membership", "MEMBERSHIP_COLUMNS"]
 
 MEMBERSHIP_COLUMNS = ["pattern", "neuron", "score", "pvalue", "member", "lag"]
 
 
-def _spikes_in_windows(raster_sorted, peaks: np.ndarray, width: int):
+def _spikes_in_windows(raster: SpikeRaster, peaks: np.ndarray, width: int):
     """(neuron, occurrence, position-in-window, count) of every spike inside an occurrence window."""
-    bins, neuron, counts = raster_sorted
+    bins, neuron, counts = raster.by_bin
     half = width // 2
     lo = np.searchsorted(bins, peaks - half, side="left")
     hi = np.searchsorted(bins, peaks - half + width, side="left")
@@ -37,8 +38,8 @@ def _spikes_in_windows(raster_sorted, peaks: np.ndarray, width: int):
     return neuron[index], occurrence, bins[index] - peaks[occurrence] + half, counts[index]
 
 
-def membership_for_pattern(pattern: int, raster: SpikeRaster, raster_sorted, peaks: np.ndarray, width: int,
-                           lag_tolerance: int, alpha: float) -> pd.DataFrame:
+def membership_for_pattern(pattern: int, raster: SpikeRaster, peaks: np.ndarray, width: int, lag_tolerance: int,
+                           alpha: float) -> pd.DataFrame:
     """Membership table of one pattern from its occurrences' window peaks (in bins).
 
     Returns one row per neuron with ``score`` (z-score of the hit count at the chosen lag against
@@ -54,7 +55,7 @@ def membership_for_pattern(pattern: int, raster: SpikeRaster, raster_sorted, pea
                           "member": np.zeros(n_neurons, dtype=bool), "lag": np.full(n_neurons, np.nan)})
     if n_occ == 0:
         return frame
-    neuron, occurrence, position, counts = _spikes_in_windows(raster_sorted, peaks, width)
+    neuron, occurrence, position, counts = _spikes_in_windows(raster, peaks, width)
     delta = int(lag_tolerance)
     # Coverage of each (neuron, occurrence) pair: lags l with a spike within +-delta.
     pair = neuron * n_occ + occurrence
@@ -94,3 +95,31 @@ def membership_for_pattern(pattern: int, raster: SpikeRaster, raster_sorted, pea
     frame["member"] = member
     frame["lag"] = refined - half
     return frame
+
+
+def pattern_membership(raster: SpikeRaster, pattern: np.ndarray, peak_bin: np.ndarray, n_patterns: int, width: int,
+                       lag_tolerance: int, alpha: float) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Membership of every pattern from its occurrences, and where each pattern sits in its window.
+
+    Parameters
+    ----------
+    pattern, peak_bin : ndarray of int
+        Pattern and window peak (bin) of each occurrence (the significant ones).
+    n_patterns, width, lag_tolerance : int
+    alpha : float
+        False discovery rate over neurons.
+
+    Returns
+    -------
+    membership : pandas.DataFrame
+        Columns :data:`MEMBERSHIP_COLUMNS`, one row per (pattern, neuron); ``lag`` in bins relative to
+        the pattern centre.
+    offsets, spans : ndarray
+        From :func:`~convseq_neo.core.occurrences.pattern_geometry`.
+    """
+    frames = [membership_for_pattern(k, raster, peak_bin[pattern == k], width, lag_tolerance, alpha)
+              for k in range(n_patterns)]
+    membership = pd.concat(frames, ignore_index=True)[MEMBERSHIP_COLUMNS]
+    offsets, spans = pattern_geometry(membership, n_patterns, width)
+    membership["lag"] = membership["lag"] - offsets[membership["pattern"].to_numpy()]
+    return membership, offsets, spans

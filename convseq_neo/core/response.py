@@ -166,12 +166,11 @@ class StreamingResponse(_ResponseBase):
 
     def __init__(self, raster: SpikeRaster, width: int, device: torch.device, dtype: torch.dtype) -> None:
         super().__init__(raster, width, device, dtype)
-        order = np.argsort(raster.bin_index, kind="stable")
-        sorted_bins = raster.bin_index[order]
+        sorted_bins, sorted_neurons, sorted_counts = raster.by_bin
         self.half = self.width // 2
-        self.neuron = torch.as_tensor(raster.neuron_index[order], device=self.device)
+        self.neuron = torch.as_tensor(sorted_neurons, device=self.device)
         self.bins = torch.as_tensor(sorted_bins, device=self.device)
-        self.counts = torch.as_tensor(np.asarray(raster.counts[order], dtype=np.float64), device=self.device).to(dtype)
+        self.counts = torch.as_tensor(sorted_counts, device=self.device).to(dtype)
         lags = np.arange(self.width)
         first = np.searchsorted(sorted_bins, lags - self.half, side="left")
         last = np.searchsorted(sorted_bins, self.length - self.half + lags, side="left")

@@ -1,17 +1,18 @@
-"""Nulls and p-values: cross-fitting folds, circular-shift surrogates, the reference threshold, BH.
+"""Peaks, nulls and p-values: circular-shift surrogates, the reference threshold, Benjamini-Hochberg.
 
-The default test is *cross-fitted*: the recording is cut into contiguous folds; for each fold a
-filter is trained on the other folds (with a guard band of ``W`` bins, so no training window
-overlaps a test window), and only that fold's response to its own, unseen data is tested. Because
-the tested filter never saw the tested data, the null distribution of its peak heights can be
-sampled exactly by applying the same fixed filter to surrogates of the test data in which each
-neuron is circularly shifted by its own random offset (which keeps every neuron's spike train,
-rate and burst structure and destroys the alignment between neurons that a sequence needs).
+A candidate occurrence is a peak of a filter's response (a local maximum at least ``W`` bins from
+any higher one). A fixed filter that did not see the data it is applied to is tested against its
+own peak heights on surrogates of those data in which each neuron is circularly shifted by its own
+random offset (which keeps every neuron's spike train, rate and burst structure and destroys the
+alignment between neurons that a sequence needs). How the training data are tested that way is in
+:mod:`convseq_neo.core.crossfit`; the reference's threshold (random filters), kept for comparison,
+is here.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -22,29 +23,46 @@ from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fold_regions", "training_masks", "peaks_in_region", "null_peak_heights", "empirical_pvalues",
-           "benjamini_hochberg", "random_filter_threshold"]
+__all__ = ["CandidatePeaks", "peaks_in_region", "masked_peaks", "collect_peaks", "null_peak_heights",
+           "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold", "random_filter_test"]
 
 #: Spikes processed together when applying filters to surrogate copies.
 SURROGATE_SPIKE_BUDGET = 4_000_000
 
 
-def fold_regions(length: int, n_folds: int) -> list[tuple[int, int]]:
-    """Contiguous ``[start, stop)`` test regions of a response of ``length`` bins."""
-    edges = np.linspace(0, length, n_folds + 1).round().astype(int)
-    return [(int(edges[i]), int(edges[i + 1])) for i in range(n_folds)]
+@dataclass(frozen=True)
+class CandidatePeaks:
+    """Every candidate peak of a recording's responses, tested.
 
-
-def training_masks(length: int, regions: list[tuple[int, int]], width: int) -> np.ndarray:
-    """Boolean ``(n_folds, length)``: the times each fold's filter trains on.
-
-    A fold's filter never trains within ``width`` bins of its test region, so the spikes its
-    training windows see and the spikes its test windows see are disjoint.
+    Attributes
+    ----------
+    pattern : ndarray of int, shape (n_peaks,)
+        Pattern of each candidate.
+    peak_bin : ndarray of int, shape (n_peaks,)
+        Its peak bin, in the all-data filter's frame.
+    height : ndarray, shape (n_peaks,)
+        Its tested response height.
+    pvalue : ndarray, shape (n_peaks,)
+        Its p-value before correction (NaN where the test gives none).
+    significant : ndarray of bool, shape (n_peaks,)
+        Whether it passed the test.
+    tested_responses : ndarray, shape (K, L)
+        The responses that were tested, with each candidate's height at its ``peak_bin``.
+    thresholds : ndarray, shape (K, L)
+        Height a peak needed at each time to be significant (``inf`` where nothing could be).
+    fold_shifts : ndarray of int, shape (n_folds, K), or None
+        Bins added to each fold filter's peak times to bring them into the all-data filter's frame
+        (cross-fitting only).
     """
-    masks = np.ones((len(regions), length), dtype=bool)
-    for fold, (start, stop) in enumerate(regions):
-        masks[fold, max(0, start - width):min(length, stop + width)] = False
-    return masks
+
+    pattern: np.ndarray
+    peak_bin: np.ndarray
+    height: np.ndarray
+    pvalue: np.ndarray
+    significant: np.ndarray
+    tested_responses: np.ndarray
+    thresholds: np.ndarray
+    fold_shifts: np.ndarray | None = None
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +72,40 @@ def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> 
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     peaks, _ = find_peaks(segment, distance=width)
     return peaks.astype(np.int64) + start, segment[peaks]
+
+
+
+def masked_peaks(response: np.ndarray, mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks (at least ``width`` apart) of ``response`` at the times ``mask`` allows: (times, heights)."""
+    peaks, heights = peaks_in_region(np.where(mask, response, -np.inf), 0, response.size, width)
+    finite = np.isfinite(heights)
+    return peaks[finite], heights[finite]
+
+
+def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]],
+                  width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Peaks of every row of ``responses`` within its own region, concatenated row after row.
+
+    Parameters
+    ----------
+    responses : ndarray, shape (R, L)
+    regions : list of (start, stop)
+        One region per row.
+    width : int
+        Minimum distance between peaks of a row.
+
+    Returns
+    -------
+    rows, times, heights : ndarray
+        Row, time (bin) and height of every peak; ``rows`` is non-decreasing.
+    """
+    rows, times, heights = [], [], []
+    for row, (start, stop) in enumerate(regions):
+        peak_times, peak_heights = peaks_in_region(responses[row], start, stop, width)
+        rows.append(np.full(peak_times.size, row))
+        times.append(peak_times)
+        heights.append(peak_heights)
+    return np.concatenate(rows), np.concatenate(times), np.concatenate(heights)
 
 
 def _shifted_offsets(raster: SpikeRaster, n_copies: int, rng: np.random.Generator) -> np.ndarray:
@@ -129,6 +181,16 @@ def empirical_pvalues(heights: np.ndarray, null: np.ndarray) -> np.ndarray:
     return (1.0 + n_at_least) / (1.0 + null_sorted.size)
 
 
+
+def row_pvalues(rows: np.ndarray, heights: np.ndarray, null: list[np.ndarray]) -> np.ndarray:
+    """Empirical p-value of each peak against the null of its row (see :func:`empirical_pvalues`)."""
+    pvalues = np.empty(heights.size)
+    for row, sample in enumerate(null):
+        at = rows == row
+        pvalues[at] = empirical_pvalues(heights[at], sample)
+    return pvalues
+
+
 def benjamini_hochberg(pvalues: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
     """Benjamini-Hochberg step-up: (significant mask, p-value cutoff; 0 when nothing is significant)."""
     pvalues = np.asarray(pvalues, dtype=float)
@@ -155,3 +217,21 @@ def random_filter_threshold(op, n_filters: int, generator: torch.Generator, n_sd
     with torch.no_grad():
         responses = op(torch.softmax(logits, dim=-1))
     return float(responses.mean(dim=1).mean() + n_sd * responses.std(dim=1).mean())
+
+
+def random_filter_test(responses: np.ndarray, width: int, threshold: float) -> CandidatePeaks:
+    """The reference procedure: in-sample peaks above one random-filter threshold, no p-values.
+
+    Parameters
+    ----------
+    responses : ndarray, shape (K, L)
+        The all-data filters' responses to the training raster.
+    width : int
+        Filter width ``W`` (minimum distance between peaks).
+    threshold : float
+        From :func:`random_filter_threshold`.
+    """
+    rows, times, heights = collect_peaks(responses, [(0, responses.shape[1])] * responses.shape[0], width)
+    return CandidatePeaks(pattern=rows, peak_bin=times, height=heights, pvalue=np.full(heights.size, np.nan),
+                       significant=heights > threshold, tested_responses=responses.copy(),
+                       thresholds=np.full(responses.shape, threshold))

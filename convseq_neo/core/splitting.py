@@ -26,8 +26,7 @@ __all__ = ["split_occurrences"]
 def _participation(raster: SpikeRaster, peaks: np.ndarray, neurons: np.ndarray, lags: np.ndarray,
                    tolerance: int) -> np.ndarray:
     """Bool ``(n_peaks, n_neurons)``: did each neuron fire within ``tolerance`` bins of ``peak + lag``?"""
-    order = np.lexsort((raster.bin_index, raster.neuron_index))
-    neuron_sorted, bins_sorted = raster.neuron_index[order], raster.bin_index[order]
+    neuron_sorted, bins_sorted = raster.neuron_index, raster.bin_index  # stored sorted by (neuron, bin)
     starts = np.searchsorted(neuron_sorted, neurons, side="left")
     stops = np.searchsorted(neuron_sorted, neurons, side="right")
     out = np.zeros((peaks.size, neurons.size), dtype=bool)
@@ -58,8 +57,8 @@ def _two_means(matrix: np.ndarray, n_iter: int = 20) -> np.ndarray:
     return labels
 
 
-def split_occurrences(raster: SpikeRaster, raster_sorted, peaks: np.ndarray, heights: np.ndarray, width: int,
-                      lag_tolerance: int, alpha: float, *, min_specific: int = 3, specific_p: float = 1e-3,
+def split_occurrences(raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarray, width: int, lag_tolerance: int,
+                      alpha: float, *, min_specific: int = 3, specific_p: float = 1e-3,
                       min_group: int = 4) -> np.ndarray | None:
     """Peaks of the weaker of two neuron-specific groups, or ``None`` when the occurrences do not split.
 
@@ -75,7 +74,7 @@ def split_occurrences(raster: SpikeRaster, raster_sorted, peaks: np.ndarray, hei
     """
     if peaks.size < 2 * min_group:
         return None
-    membership = membership_for_pattern(0, raster, raster_sorted, peaks, width, lag_tolerance, alpha)
+    membership = membership_for_pattern(0, raster, peaks, width, lag_tolerance, alpha)
     members = membership[membership["member"]]
     if len(members) < 2 * min_specific:
         return None

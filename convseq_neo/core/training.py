@@ -1,21 +1,23 @@
-"""The optimisation loop: batched filters, Adam, re-centring of each pattern, and the stopping rule."""
+"""Training: batched filters, Adam, re-centring of each pattern, the stopping rule, and patterns one after another."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from scipy.signal import find_peaks
 from tqdm.auto import tqdm
 
 from convseq_neo.core.objective import convseq_loss
+from convseq_neo.core.significance import masked_peaks
+from convseq_neo.core.splitting import split_occurrences
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingSettings", "TrainingOutcome", "train_filters", "shift_rows"]
+__all__ = ["TrainingSettings", "TrainingOutcome", "TrainedPatterns", "train_filters", "train_patterns", "shift_rows",
+           "explained_times", "split_times"]
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,7 @@ class _Recentring:
     """Keeps each pattern centred in its window, using where its weight meets the data at the top peaks."""
 
     def __init__(self, raster: SpikeRaster, width: int, n_peaks: int = 10) -> None:
-        order = np.argsort(raster.bin_index, kind="stable")
-        self.bins = raster.bin_index[order]
-        self.neuron = raster.neuron_index[order]
-        self.counts = np.asarray(raster.counts[order], dtype=float)
+        self.bins, self.neuron, self.counts = raster.by_bin
         self.width = width
         self.half = width // 2
         self.n_peaks = n_peaks
@@ -78,8 +77,7 @@ class _Recentring:
         target = (self.width - 1) / 2.0
         shifts = np.zeros(filters.shape[0], dtype=np.int64)
         for b in range(filters.shape[0]):
-            masked = np.where(masks[b], responses[b], -np.inf)
-            peaks, _ = find_peaks(np.nan_to_num(masked, neginf=np.min(responses[b]) - 1.0), distance=self.width)
+            peaks, _ = masked_peaks(responses[b], masks[b], self.width)
             if peaks.size == 0:
                 continue
             peaks = peaks[np.argsort(responses[b, peaks])[::-1][: self.n_peaks]]
@@ -169,3 +167,133 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
                              settings.explained_weight).cpu().numpy().astype(float)
     logger.info("%s: %s after %d epochs", settings.description, stop_reason, n_done)
     return TrainingOutcome(logits.detach(), final, history[:n_done].copy(), n_done, stop_reason)
+
+
+@dataclass(frozen=True)
+class TrainedPatterns:
+    """The filters of every model, learned one pattern after another (see :func:`train_patterns`).
+
+    Attributes
+    ----------
+    filters : ndarray of float32, shape (n_models, K, N, W)
+        Model 0 is fit on all the data, model ``1 + f`` on cross-fitting fold ``f``'s training times.
+    loss_history : ndarray, shape (K, n_epochs)
+        Loss of model 0's kept filter per epoch (NaN-padded after it stopped).
+    n_epochs : ndarray of int, shape (K,)
+        Epochs model 0 trained for, per pattern (both runs when its occurrences were split).
+    stop_reasons : tuple of str
+        "converged" or "max_epochs" per pattern.
+    """
+
+    filters: np.ndarray
+    loss_history: np.ndarray
+    n_epochs: np.ndarray
+    stop_reasons: tuple[str, ...]
+
+
+def _mark_windows(row: np.ndarray, peaks: np.ndarray, width: int) -> None:
+    """Set ``row`` True within half a window of each peak."""
+    half = width // 2
+    for peak in peaks:
+        row[max(0, peak - half):peak + half + 1] = True
+
+
+def explained_times(responses: np.ndarray, masks: np.ndarray, width: int, threshold: float) -> np.ndarray:
+    """Times within half a window of a peak above ``threshold`` (one row per model), peaks where ``masks`` allow."""
+    explained = np.zeros_like(masks)
+    for model in range(responses.shape[0]):
+        peaks, heights = masked_peaks(responses[model], masks[model], width)
+        _mark_windows(explained[model], peaks[heights > threshold], width)
+    return explained
+
+
+def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, width: int, threshold: float,
+                lag_tolerance: int, alpha: float) -> np.ndarray:
+    """Times of the weaker group wherever a model's occurrences split into two neuron-specific groups.
+
+    A model's occurrences are its peaks above ``threshold`` where ``masks`` allow; see
+    :func:`~convseq_neo.core.splitting.split_occurrences`.
+    """
+    split = np.zeros_like(masks)
+    for model in range(responses.shape[0]):
+        peaks, heights = masked_peaks(responses[model], masks[model], width)
+        keep = heights > threshold
+        weaker = split_occurrences(raster, peaks[keep], heights[keep], width, lag_tolerance, alpha)
+        if weaker is not None:
+            _mark_windows(split[model], weaker, width)
+    return split
+
+
+def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns: int, n_init: int,
+                   settings: TrainingSettings, threshold: float, lag_tolerance: int, alpha: float,
+                   generator: torch.Generator) -> TrainedPatterns:
+    """Learn ``n_patterns`` filters one after another, for every model at once.
+
+    Each model (a row of ``model_masks``: the times it trains on) trains ``n_init`` restarts per
+    pattern in one batch and keeps the one with the lowest final loss. After a pattern, the times
+    within half a window of its peaks above ``threshold`` (the reference threshold) are explained:
+    later patterns leave them out and are penalised there. With more than one pattern, a filter
+    whose occurrences split into two neuron-specific groups is trained on, with the weaker group's
+    times explained, so that it keeps the stronger group (see :mod:`convseq_neo.core.splitting`).
+
+    Parameters
+    ----------
+    op : response operator
+        From :func:`~convseq_neo.core.response.make_response`.
+    raster : SpikeRaster
+    model_masks : ndarray of bool, shape (n_models, L)
+    n_patterns, n_init : int
+    settings : TrainingSettings
+    threshold : float
+        Height above which a peak counts as an occurrence while training.
+    lag_tolerance : int
+        Half-width of the membership test's lag window, in bins.
+    alpha : float
+        False discovery rate of the membership test used to split occurrences.
+    generator : torch.Generator
+
+    Returns
+    -------
+    TrainedPatterns
+    """
+    width = op.width
+    device = op.device
+    n_models, length = model_masks.shape
+    train_mask = torch.as_tensor(np.repeat(model_masks, n_init, axis=0), device=device)
+    explained = np.zeros((n_models, length), dtype=bool)
+    model_filters = np.zeros((n_models, n_patterns, raster.n_neurons, width), dtype=np.float32)
+    histories, n_epochs, reasons = [], [], []
+    for pattern in range(n_patterns):
+        step = replace(settings, description=f"pattern {pattern + 1}/{n_patterns}")
+        explained_t = torch.as_tensor(np.repeat(explained, n_init, axis=0), device=device)
+        outcome = train_filters(op, raster, train_mask, explained_t, step, generator)
+        final = outcome.final_loss.reshape(n_models, n_init)
+        best = final.argmin(axis=1)
+        chosen = np.arange(n_models) * n_init + best
+        with torch.no_grad():
+            filters = torch.softmax(outcome.logits[chosen], dim=-1)
+            responses = op(filters).cpu().numpy()
+        history = outcome.loss_history[:, chosen[0]]
+        if n_patterns > 1:
+            split = split_times(raster, responses, model_masks & ~explained, width, threshold, lag_tolerance, alpha)
+            if split.any():
+                logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
+                            "keeping the stronger group", pattern, int(split.any(axis=1).sum()), n_models)
+                outcome = train_filters(
+                    op, raster, torch.as_tensor(model_masks, device=device),
+                    torch.as_tensor(explained | split, device=device),
+                    replace(step, description=step.description + " (split)"), generator,
+                    initial_logits=outcome.logits[chosen])
+                with torch.no_grad():
+                    filters = torch.softmax(outcome.logits, dim=-1)
+                    responses = op(filters).cpu().numpy()
+                history = np.concatenate([history, outcome.loss_history[:, 0]])
+        model_filters[:, pattern] = filters.cpu().numpy()
+        histories.append(history)
+        n_epochs.append(len(history))
+        reasons.append(outcome.stop_reason)
+        if pattern + 1 < n_patterns:
+            explained |= explained_times(responses, model_masks & ~explained, width, threshold)
+    max_len = max(len(h) for h in histories)
+    loss_history = np.vstack([np.pad(h, (0, max_len - len(h)), constant_values=np.nan) for h in histories])
+    return TrainedPatterns(model_filters, loss_history, np.asarray(n_epochs), tuple(reasons))

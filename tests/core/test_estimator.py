@@ -5,6 +5,8 @@ jitter 2 bins (10 ms at 5 ms bins), and within an occurrence's span (190 ms) eac
 background rate (2 Hz) gives 20 x 0.19 x 2 = 7.6 background spikes against 18 planted ones.
 """
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,6 +118,14 @@ def test_fitted_attributes_have_documented_shapes(one_pattern):
     assert list(model.membership_.columns) == ["pattern", "neuron", "score", "pvalue", "member", "lag"]
     found = model.occurrences_[model.occurrences_["significant"]]
     assert (found["onset"] < found["center"]).all() and (found["center"] < found["offset"]).all()
+
+
+def test_fitted_attributes_are_exactly_the_documented_ones(one_pattern):
+    _, model = one_pattern
+    section = ConvSeq.__doc__.split("Attributes\n    ----------\n")[1].split("\n    Notes\n")[0]
+    documented = set(re.findall(r"^    (\w+_) :", section, flags=re.MULTILINE))
+    fitted = {name for name in vars(model) if name.endswith("_") and not name.startswith("_")}
+    assert fitted == documented
 
 
 def test_nothing_is_found_on_a_shuffled_background(one_pattern):

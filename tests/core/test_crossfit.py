@@ -1,0 +1,157 @@
+"""Cross-fitting as a function: folds, masks, matching fold filters to the all-data ones, and the test itself."""
+
+import numpy as np
+import pytest
+import torch
+
+from convseq_neo.core.crossfit import _height_threshold, crossfit_test, fold_regions, match_filters, model_masks
+from convseq_neo.core.response import make_response, response_length
+from convseq_neo.core.significance import CandidatePeaks, collect_peaks, empirical_pvalues, masked_peaks
+from convseq_neo.raster import SpikeRaster
+
+N_PER_PATTERN, WIDTH, N_BINS, SPAN = 20, 40, 3000, 20
+STARTS = {0: np.arange(50, N_BINS - 100, 150), 1: np.arange(125, N_BINS - 100, 150)}
+FOLD_SHIFTS = [0, 2, -3]  # bins each fold's filters sit later in their window than the all-data ones
+
+
+def _raster():
+    rng = np.random.default_rng(0)
+    dense = (rng.random((2 * N_PER_PATTERN, N_BINS)) < 0.01).astype(int)
+    for pattern, starts in STARTS.items():
+        neurons = pattern * N_PER_PATTERN + np.arange(N_PER_PATTERN)
+        for start in starts:
+            dense[neurons, start + np.arange(N_PER_PATTERN)] = 1
+    return SpikeRaster.from_dense(dense)
+
+
+def _filters(shift=0):
+    """Pattern k: neuron n of its group at window position W // 2 - SPAN // 2 + n + shift (peak at start + 10)."""
+    filters = np.full((2, 2 * N_PER_PATTERN, WIDTH), 0.1)
+    for pattern in range(2):
+        neurons = pattern * N_PER_PATTERN + np.arange(N_PER_PATTERN)
+        filters[pattern, neurons, WIDTH // 2 - SPAN // 2 + np.arange(N_PER_PATTERN) + shift] = 10.0
+    return (filters / filters.sum(axis=2, keepdims=True)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def tested():
+    raster = _raster()
+    length = response_length(raster.n_bins, WIDTH)
+    regions = fold_regions(length, len(FOLD_SHIFTS))
+    masks = model_masks(length, regions, WIDTH)
+    folds = [_filters(shift) for shift in FOLD_SHIFTS]
+    folds[1] = folds[1][::-1]  # fold 1 learned the patterns in the other order
+    model_filters = np.stack([_filters()] + folds)
+    op = make_response(raster, WIDTH, backend="events", device=torch.device("cpu"))
+    result = crossfit_test(op, raster, model_filters, masks, regions, threshold=0.0, lag_tolerance=2, alpha=0.05,
+                           n_surrogates=30, rng=np.random.default_rng(2))
+    return result, length
+
+
+def test_folds_tile_the_response_and_masks_keep_a_guard_band():
+    regions = fold_regions(1000, 3)
+    assert regions[0][0] == 0 and regions[-1][1] == 1000
+    assert all(a[1] == b[0] for a, b in zip(regions, regions[1:]))
+    masks = model_masks(1000, regions, 50)
+    assert masks.shape == (4, 1000) and masks[0].all()
+    for fold, (start, stop) in enumerate(regions):
+        assert not masks[1 + fold, max(0, start - 50):stop + 50].any()
+        assert masks[1 + fold, :max(0, start - 50)].all() and masks[1 + fold, stop + 50:].all()
+    assert model_masks(1000, [], 50).shape == (1, 1000)
+
+
+def test_match_filters_finds_order_and_shift():
+    reference = _filters()
+    order, shifts = match_filters(reference, _filters(3)[::-1])
+    np.testing.assert_array_equal(order, [1, 0])
+    np.testing.assert_array_equal(shifts, [3, 3])
+
+
+def test_crossfit_result_has_documented_shapes(tested):
+    result, length = tested
+    assert isinstance(result, CandidatePeaks)
+    n = result.pattern.size
+    assert n > 0
+    for field in (result.peak_bin, result.height, result.pvalue, result.significant):
+        assert field.shape == (n,)
+    assert result.tested_responses.shape == result.thresholds.shape == (2, length)
+    assert result.fold_shifts.shape == (len(FOLD_SHIFTS), 2)
+    assert ((result.pvalue > 0) & (result.pvalue <= 1)).all()
+
+
+def test_fold_shifts_are_recovered_and_within_a_quarter_window(tested):
+    result, _ = tested
+    assert (np.abs(result.fold_shifts) <= WIDTH // 4).all()
+    np.testing.assert_array_equal(result.fold_shifts, np.repeat(np.array(FOLD_SHIFTS)[:, None], 2, axis=1))
+
+
+def test_thresholds_are_finite_wherever_a_response_was_tested(tested):
+    result, _ = tested
+    covered = np.isfinite(result.tested_responses)
+    assert covered.mean() > 0.99
+    assert np.isfinite(result.thresholds[covered]).all()
+    assert np.isposinf(result.thresholds[~covered]).all()
+
+
+def test_significant_peaks_sit_at_the_planted_occurrences_in_the_reference_frame(tested):
+    result, _ = tested
+    np.testing.assert_allclose(result.tested_responses[result.pattern, result.peak_bin], result.height)
+    for pattern, starts in STARTS.items():
+        found = result.peak_bin[result.significant & (result.pattern == pattern)]
+        truth = starts + SPAN // 2
+        distance = np.abs(found[:, None] - truth[None, :]).min(axis=1)
+        assert (distance <= 1).mean() >= 0.85  # BH at 5 %: a few background peaks may pass
+        assert np.isin(truth, found).mean() >= 0.8
+
+
+def test_collect_peaks_keeps_each_row_in_its_region():
+    rng = np.random.default_rng(2)
+    responses = rng.random((3, 500))
+    regions = [(0, 100), (100, 400), (350, 500)]
+    rows, times, heights = collect_peaks(responses, regions, 10)
+    assert (np.diff(rows) >= 0).all() and set(rows) == {0, 1, 2}
+    for row, (start, stop) in enumerate(regions):
+        at = times[rows == row]
+        assert ((at >= start) & (at < stop)).all() and (np.diff(at) >= 10).all()
+    np.testing.assert_array_equal(heights, responses[rows, times])
+
+
+def test_masked_peaks_only_where_the_mask_allows():
+    rng = np.random.default_rng(3)
+    response = rng.random(400)
+    mask = np.zeros(400, dtype=bool)
+    mask[100:250] = True
+    times, heights = masked_peaks(response, mask, 5)
+    assert times.size > 0 and mask[times].all()
+    np.testing.assert_array_equal(heights, response[times])
+
+
+@pytest.mark.parametrize("n_null", [50, 200, 999])
+def test_height_threshold_is_the_smallest_height_whose_pvalue_passes(n_null):
+    null = np.random.default_rng(n_null).random(n_null)
+    for n_above in (1, 3, 10):
+        cutoff = (1.0 + n_above) / (1.0 + n_null) + 1e-9
+        threshold = _height_threshold(null, cutoff)
+        assert empirical_pvalues([threshold], null)[0] <= cutoff
+        assert empirical_pvalues([np.nextafter(threshold, -np.inf)], null)[0] > cutoff
+    assert _height_threshold(null, 0.5 / (1.0 + n_null)) == np.inf
+    assert _height_threshold(null, 1.0) == -np.inf
+
+
+def test_height_threshold_at_the_smallest_attainable_pvalue():
+    """cutoff * (1 + n) - 1 rounds below 0 for n = 560 (1/561 * 561 < 1): the threshold must still be finite."""
+    null = np.arange(560.0)
+    cutoff = empirical_pvalues([1000.0], null)[0]  # 1 / 561: the p-value of a peak above the whole null
+    assert _height_threshold(null, cutoff) == np.nextafter(559.0, np.inf)
+
+
+def test_height_threshold_agrees_with_the_pvalues_at_every_attainable_cutoff():
+    """At a cutoff equal to an attainable p-value, exactly the heights with that p-value or less pass."""
+    for n_null in (1, 7, 200, 560, 999):
+        null = np.arange(float(n_null))
+        for n_above in range(0, n_null, max(1, n_null // 13)):
+            cutoff = empirical_pvalues([n_null - n_above - 0.5], null)[0]
+            threshold = _height_threshold(null, cutoff)
+            assert np.isfinite(threshold), (n_null, n_above)
+            assert empirical_pvalues([threshold], null)[0] <= cutoff
+            assert empirical_pvalues([np.nextafter(threshold, -np.inf)], null)[0] > cutoff
