@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import time
 
 import neo
@@ -11,7 +10,6 @@ import pytest
 import quantities as pq
 
 from convseq_neo.raster import SpikeRaster
-from convseq_neo.synthetic import generate
 from convseq_neo.synthetic.generate import (
     PlantedSequences,
     ReferenceRecipe,
@@ -41,10 +39,18 @@ def small_recording() -> SyntheticRecording:
 
 
 # ------------------------------------------------------------------ randomness
-def test_doctests_pass():
-    result = doctest.testmod(generate, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 0
-    assert result.failed == 0
+def test_same_seed_same_recording_pinned():
+    """The recording for a seed is pinned: refactors of the generator must not change a single spike."""
+    rec = sequence_recording(n_neurons=20, n_patterns=2, members_per_pattern=4, duration=10 * pq.s, n_occurrences=3,
+                             participation=0.8, jitter=1 * pq.ms, time_warp=(0.9, 1.1), random_state=11)
+    np.testing.assert_allclose(rec.truth.onsets.magnitude, [0.6502806636558383, 1.6365289583940246, 2.2046558113241077,
+                                                            5.238083106926917, 9.044436553158638, 9.162896118032727],
+                               rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(rec.truth.pattern_id, [0, 0, 1, 1, 0, 1])
+    np.testing.assert_array_equal(rec.planted_spikes.neuron[:5], [0, 18, 1, 0, 18])
+    assert len(rec.planted_spikes) == 17
+    assert sum(len(t) for t in rec.spiketrains) == 1040
+    assert float(np.sum([t.magnitude.sum() for t in rec.spiketrains])) == pytest.approx(5236.134395765551, abs=1e-9)
 
 
 @pytest.mark.parametrize("make", [
@@ -371,9 +377,14 @@ def test_recording_raster_and_bins(small_recording):
     assert raster.bin_size_s == pytest.approx(0.005)
     assert raster.unit_names[0] == "unit0"
     assert raster.n_spikes == sum(train.size for train in rec.spiketrains)
+    # ground truth is on the core's axis: position b is the middle of bin b
     centers_bins = rec.centers_bins()
-    np.testing.assert_allclose(raster.bin_to_time(centers_bins), rec.ground_truth.array_annotations["center"])
-    np.testing.assert_allclose(raster.bin_to_time(rec.onsets_bins()), rec.ground_truth.times.magnitude)
+    np.testing.assert_allclose(raster.position_to_time(centers_bins), rec.ground_truth.array_annotations["center"])
+    np.testing.assert_allclose(raster.position_to_time(rec.onsets_bins()), rec.ground_truth.times.magnitude)
+    np.testing.assert_allclose(centers_bins, rec.ground_truth.array_annotations["center"] / 0.005 - 0.5)
+    # a spike exactly at a centre lands in the bin nearest to that position
+    np.testing.assert_array_equal(np.floor(rec.ground_truth.array_annotations["center"] / 0.005),
+                                  np.round(centers_bins))
     assert rec.centers_bins(pattern_id=1).size == 10
     # every planted spike's bin holds a spike of its neuron
     spikes = rec.planted_spikes
@@ -389,7 +400,9 @@ def test_recording_with_t_start_offset():
                              n_occurrences=4, random_state=0)
     assert rec.t_start == 100 * pq.s and rec.t_stop == 110 * pq.s
     assert all(train.t_start == 100 * pq.s for train in rec.spiketrains)
-    assert np.all((rec.onsets_bins() >= 0) & (rec.onsets_bins() < rec.raster.n_bins))
+    # positions run from -0.5 (left edge of bin 0) to n_bins - 0.5 (right edge of the last bin)
+    assert np.all((rec.onsets_bins() >= -0.5) & (rec.onsets_bins() < rec.raster.n_bins - 0.5))
+    np.testing.assert_allclose(rec.raster.position_to_time(rec.onsets_bins()), rec.ground_truth.times.magnitude)
 
 
 def test_sequence_recording_is_fast():

@@ -1,4 +1,5 @@
-"""Tests for convseq_neo.io.nwb: reading units, annotating an NWB file safely, reading the result back."""
+"""Tests for convseq_neo.io.nwb and convseq_neo.io.safe_write: reading units, annotating an NWB file safely
+(SIGKILL at every stage of the write), reading the result back."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from pynwb.file import Subject
 from pynwb.misc import Units
 
 from convseq_neo.io import nwb
+from convseq_neo.io.safe_write import TMP_SUFFIX, safe_write
 from convseq_neo.synthetic.evaluate import score_detections
 from convseq_neo.synthetic.generate import sequence_recording
 
@@ -129,6 +131,11 @@ def test_read_units_obs_intervals_and_windows(caplog):
     plain = make_nwbfile([[0.5, 1.5], [1.0, 3.5]])
     trains = nwb.read_units(plain)
     assert float(trains[0].t_start) == 0.5 and float(trains[0].t_stop) >= 3.5
+    # the last spike sits on a bin edge counted from the first: it is still binned
+    from convseq_neo.io.neo import to_raster
+
+    for bin_size in (0.5 * pq.s, 1.5 * pq.s, 1 * pq.ms, 5 * pq.ms):
+        assert to_raster(trains, bin_size=bin_size).n_spikes == 4
     plain.add_trial(start_time=1.0, stop_time=2.0)
     plain.add_trial(start_time=2.5, stop_time=3.0)
     trains = nwb.read_units(plain, window="trials")
@@ -264,25 +271,56 @@ def test_inspector_single_pattern_only_suggests(annotated, source_file):
 
 
 # ------------------------------------------------------------------ crash safety
+# The child process annotates a copy of the file after arming one kill point from the outside: it wraps the call
+# that starts (or ends) a stage of the safe write so that the process SIGKILLs itself there. Production code has no
+# test hooks; each kill point is a real library call (shutil, os, pynwb) or safe_write's own _verify.
 CHILD = textwrap.dedent("""
-    import os, signal, sys
+    import importlib, os, shutil, signal, sys
     import torch
     torch.set_num_threads(1)
+    import pynwb
     import quantities as pq
     from convseq_neo.io import nwb
+    safe_write = importlib.import_module("convseq_neo.io.safe_write")
+
+    def die():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    def kill_before(owner, attr):
+        def instead(*args, **kwargs):
+            die()
+        setattr(owner, attr, instead)
+
+    def kill_after(owner, attr):
+        original = getattr(owner, attr)
+        def then_die(*args, **kwargs):
+            original(*args, **kwargs)
+            die()
+        setattr(owner, attr, then_die)
+
+    KILL_POINTS = {
+        "copy": (kill_before, shutil, "copyfile"),            # the temporary file exists, still empty
+        "copied": (kill_after, shutil, "copyfile"),           # a full copy, not yet written to
+        "writing": (kill_before, pynwb.NWBHDF5IO, "write"),   # tables built in memory, nothing written
+        "written": (kill_after, pynwb.NWBHDF5IO, "write"),    # written, the file not yet closed
+        "verify": (kill_before, safe_write, "_verify"),       # closed, not yet read back
+        "verified": (kill_after, safe_write, "_verify"),      # read back intact, not yet flushed
+        "fsync": (kill_before, os, "fsync"),                  # the copy's fsync
+        "replace": (kill_before, os, "replace"),              # flushed, not yet moved over the original
+        "replaced": (kill_after, os, "replace"),              # moved: the original is the annotated file
+    }
     stage = sys.argv[2]
-    if not stage.startswith("timed"):
-        def _kill(name):
-            if name == stage:
-                os.kill(os.getpid(), signal.SIGKILL)
-        nwb._checkpoint = _kill
+    if stage in KILL_POINTS:
+        arm, owner, attr = KILL_POINTS[stage]
+        arm(owner, attr)
     print("ready", flush=True)
     nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, name="crash", random_state=0, max_epochs=40, n_surrogates=20,
                  n_folds=3)
 """)
 
 
-STAGES = ["detected", "copied", "writing", "written", "before_replace", "timed:0.2", "timed:1.0"]
+STAGES = ["copy", "copied", "writing", "written", "verify", "verified", "fsync", "replace", "replaced", "timed:0.2",
+          "timed:1.0"]
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -299,13 +337,86 @@ def test_sigkill_leaves_the_original_intact(stage, annotated, tmp_path):
         child.send_signal(signal.SIGKILL)
     child.wait(timeout=120)
     if not stage.startswith("timed"):
-        assert child.returncode == -signal.SIGKILL
+        assert child.returncode == -signal.SIGKILL  # the kill point was reached
     assert same(snapshot(path), before)
     with NWBHDF5IO(str(path), "r") as io:
         events = set(io.read().events)
-    if "crash" in events:  # killed after the atomic replace (only possible for a timed kill): a complete result
-        assert stage.startswith("timed")
+    if stage == "replaced":
+        assert "crash" in events
+    if "crash" in events:  # killed after the atomic replace: a complete result
+        assert stage == "replaced" or stage.startswith("timed")
+        assert events == {"convseq", "crash"}
         assert len(nwb.read_detections(path, "crash").occurrences) > 0
     else:  # killed before it: the original, byte for byte
         assert events == {"convseq"}
         assert path.read_bytes() == original
+
+
+# ------------------------------------------------------------------ safe_write on its own
+def test_safe_write_replaces_only_after_the_block(tmp_path):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o640)
+    with safe_write(path) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".data.bin.") and tmp.name.endswith(TMP_SUFFIX)
+        assert tmp.read_bytes() == b"old"  # a copy to write to
+        tmp.write_bytes(b"new")
+        assert path.read_bytes() == b"old"  # nothing changes before the block ends
+    assert path.read_bytes() == b"new"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_safe_write_to_another_destination(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"abc")
+    os.chmod(source, 0o444)
+    dest = tmp_path / "dest.bin"
+    with safe_write(source, dest) as tmp:
+        with open(tmp, "ab") as handle:  # a read-only source still gives a writable copy
+            handle.write(b"d")
+    assert source.read_bytes() == b"abc" and dest.read_bytes() == b"abcd"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest.bin", "source.bin"]
+
+
+@pytest.mark.parametrize("failure", ["block", "verify_false", "verify_raises", "replace"])
+def test_safe_write_failure_leaves_the_original_and_no_temporary(failure, tmp_path, monkeypatch):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"old")
+
+    def verify(tmp):
+        if failure == "verify_raises":
+            raise ValueError("bad copy")
+        return failure != "verify_false"
+
+    if failure == "replace":
+        def broken_replace(*args):
+            raise OSError("cross-device link")
+
+        monkeypatch.setattr(os, "replace", broken_replace)
+    expected = {"block": (KeyError, "boom"), "verify_false": (RuntimeError, "failed its check"),
+                "verify_raises": (ValueError, "bad copy"), "replace": (OSError, "cross-device")}[failure]
+    with pytest.raises(expected[0], match=expected[1]):
+        with safe_write(path, verify=verify) as tmp:
+            tmp.write_bytes(b"new")
+            if failure == "block":
+                raise KeyError("boom")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.bin"]
+
+
+def test_safe_write_errors(tmp_path):
+    with pytest.raises(TypeError, match="source must be a path"):
+        with safe_write(3):
+            pass
+    with pytest.raises(FileNotFoundError, match="source: no such file"):
+        with safe_write(tmp_path / "missing"):
+            pass
+    (tmp_path / "a").write_bytes(b"")
+    with pytest.raises(TypeError, match="dest must be a path"):
+        with safe_write(tmp_path / "a", 3.0):
+            pass
+    with pytest.raises(FileNotFoundError, match="dest: the directory"):
+        with safe_write(tmp_path / "a", tmp_path / "nowhere" / "b"):
+            pass
+    assert [p.name for p in tmp_path.iterdir()] == ["a"]

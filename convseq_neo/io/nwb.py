@@ -4,9 +4,10 @@
   the flat data and of its index) and returns Neo spike trains.
 * :func:`annotate` detects on the file's units and appends the result: the occurrences as a core
   ``pynwb.event.EventsTable`` under ``/events`` and the patterns as a DynamicTable in
-  ``processing[module]``. Existing data is never modified; the file is written as a temporary
-  copy in the same directory and moved over the original with :func:`os.replace` (atomic), so a
-  crash at any point leaves the original file as it was.
+  ``processing[module]``. Existing data is never modified: the file is updated through
+  :func:`convseq_neo.io.safe_write.safe_write` (a verified temporary copy in the same directory,
+  moved over the original with :func:`os.replace`), so a crash at any point leaves the original
+  file as it was.
 * :func:`read_detections` reloads what :func:`annotate` stored.
 
 Layout written by :func:`annotate` (``name="convseq"``)
@@ -35,9 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,19 +46,19 @@ import pandas as pd
 import quantities as pq
 
 from convseq_neo.detect import detect
+from convseq_neo.io.safe_write import safe_write
 from convseq_neo.result import OCCURRENCE_COLUMNS, DetectionResult
 
 logger = logging.getLogger(__name__)
+
+#: Without obs_intervals or a window, the analysis window ends this long after the last spike.
+_LAST_SPIKE_MARGIN_S = 1e-6
 
 __all__ = ["read_units", "annotate", "read_detections", "StoredDetections", "PATTERNS_SUFFIX"]
 
 #: The patterns table of a run named ``name`` is ``name + PATTERNS_SUFFIX``.
 PATTERNS_SUFFIX = "_patterns"
 _PARAMETERS_MARKER = "parameters (JSON): "
-
-
-def _checkpoint(stage: str) -> None:
-    """No-op marker of the stages of :func:`annotate` (tests replace it to kill the process there)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,7 +185,10 @@ def _read_units(nwbfile, unit_ids, window, where: str) -> _Units:
         if not nonempty:
             raise ValueError(f"{where}: the selected units hold no spikes")
         t_start = float(min(s.min() for s in nonempty))
-        t_stop = float(np.nextafter(max(s.max() for s in nonempty), np.inf))
+        # 1 us past the last spike: a window end a rounding error past a spike that sits on a bin
+        # edge would leave that spike out (binning follows Elephant's edge rule); 1 us keeps it for
+        # any bin size up to 100 s and is far below any sampling period.
+        t_stop = float(max(s.max() for s in nonempty)) + _LAST_SPIKE_MARGIN_S
     if not t_stop > t_start:
         raise ValueError(f"{where}: the analysis window [{t_start}, {t_stop}] s is empty")
     outside = sum(int(((s < t_start) | (s > t_stop)).sum()) for s in spikes)
@@ -375,17 +377,62 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
     return patterns, events
 
 
-def _fsync(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. directories on Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+def _check_destination(source: Path, out) -> Path:
+    """Where :func:`annotate` writes: ``source`` itself or a new file ``out``, in a writable directory."""
+    if out is None:
+        dest = source
+        if _read_only(source):
+            raise PermissionError(f"'{source}' is read-only: make it writable, or pass out=... (command line: --out) "
+                                  "to write an annotated copy")
+    else:
+        if not isinstance(out, (str, os.PathLike)):
+            raise TypeError(f"out must be a path, got {type(out).__name__}")
+        dest = Path(out)
+        if dest.exists():
+            raise FileExistsError(f"out: '{dest}' exists already; choose a new path (or annotate it in place)")
+        if not dest.parent.is_dir():
+            raise FileNotFoundError(f"out: the directory '{dest.parent}' does not exist")
+    if not os.access(dest.parent if str(dest.parent) else Path("."), os.W_OK):
+        raise PermissionError(f"the directory '{dest.parent}' is not writable (a temporary copy is written there)")
+    return dest
+
+
+def _units_snapshot(nwbfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Flat spike times, their boundaries and the unit ids: what an annotated copy must keep bit for bit."""
+    times, bounds = _ragged(nwbfile.units, "spike_times")
+    return times, bounds, np.asarray(nwbfile.units.id.data[:])
+
+
+def _append_tables(path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str, where: str) -> None:
+    """Append the events and patterns tables of ``result`` to the NWB file at ``path``."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "a") as io:
+        nwbfile = io.read()
+        clash = _clashes(nwbfile, module, name)
+        if clash:  # pragma: no cover - the file changed since it was checked
+            raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
+        patterns, events = _build_tables(result, nwbfile.units, rows, name)
+        if module in nwbfile.processing:
+            processing = nwbfile.processing[module]
+        else:
+            processing = nwbfile.create_processing_module(
+                name=module, description="processed data (convSeq spike-sequence detections)")
+        processing.add(patterns)
+        nwbfile.add_events_table(events)
+        io.write(nwbfile)
+
+
+def _stored_intact(path: Path, name: str, original: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bool:
+    """True when the file at ``path`` reads back with the events table ``name`` and ``original``'s units."""
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(str(path), "r") as io:
+        nwbfile = io.read()
+        times, bounds, ids = _units_snapshot(nwbfile)
+        return (times.dtype == original[0].dtype and np.array_equal(times, original[0])
+                and np.array_equal(bounds, original[1]) and np.array_equal(ids, original[2])
+                and name in (nwbfile.events or {}))
 
 
 def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=None, module: str = "ecephys",
@@ -393,7 +440,8 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
              device="auto", progress: bool = False, **core_options) -> DetectionResult:
     """Detect sequences in an NWB file's units and store the result in the file (or a copy).
 
-    The original is never opened for writing: a copy is made in the destination's directory
+    The original is never opened for writing: through
+    :func:`~convseq_neo.io.safe_write.safe_write`, a copy is made in the destination's directory
     (a hidden ``.<file>.<random>.convseq-tmp``), the tables are appended to it, it is checked
     (every unit and spike read back bit-identical) and then moved over the destination with
     :func:`os.replace`, which is atomic. A crash at any point leaves the destination as it was
@@ -441,15 +489,15 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
 
     Examples
     --------
+    ``recording`` is a generated recording (40 s, one planted pattern), as in :func:`convseq_neo.detect`'s
+    example. Its spike trains go into the Units table of a new NWB file, which is then annotated:
+
     >>> import datetime, pathlib, tempfile
     >>> import quantities as pq
     >>> from pynwb import NWBFile, NWBHDF5IO
-    >>> from convseq_neo.synthetic.generate import sequence_recording
-    >>> rec = sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
-    ...                          lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
     >>> nwbfile = NWBFile(session_description="demo", identifier="demo",
     ...                   session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
-    >>> for train in rec.spiketrains:
+    >>> for train in recording.spiketrains:
     ...     nwbfile.add_unit(spike_times=train.times.rescale("s").magnitude, obs_intervals=[[0.0, 40.0]])
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.nwb"
     >>> with NWBHDF5IO(str(path), "w") as io:
@@ -458,29 +506,15 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     >>> stored = read_detections(path)
     >>> len(stored.occurrences) == len(result.occurrences) >= 15
     True
-    >>> sorted(stored.patterns["units"][0]) == sorted(rec.members[0].tolist())
+    >>> sorted(stored.patterns["units"][0]) == sorted(recording.members[0].tolist())
     True
     """
     source = _check_path(path, "path")
     _check_name(name, "name")
     _check_name(module, "module")
-    if out is None:
-        dest = source
-        if _read_only(source):
-            raise PermissionError(f"'{source}' is read-only: make it writable, or pass out=... (command line: --out) "
-                                  "to write an annotated copy")
-    else:
-        if not isinstance(out, (str, os.PathLike)):
-            raise TypeError(f"out must be a path, got {type(out).__name__}")
-        dest = Path(out)
-        if dest.exists():
-            raise FileExistsError(f"out: '{dest}' exists already; choose a new path (or annotate it in place)")
-        if not dest.parent.is_dir():
-            raise FileNotFoundError(f"out: the directory '{dest.parent}' does not exist")
-    if not os.access(dest.parent if str(dest.parent) else Path("."), os.W_OK):
-        raise PermissionError(f"the directory '{dest.parent}' is not writable (a temporary copy is written there)")
+    dest = _check_destination(source, out)
 
-    # 1. read (read-only) and check the names before any heavy work
+    # read (read-only) and check the names before any heavy work
     where = f"'{source}'"
     with _Opened(source) as nwbfile:
         clash = _clashes(nwbfile, module, name)
@@ -489,59 +523,13 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
                              f"run under another name, e.g. name={_free_name(nwbfile, module, name)!r} "
                              "(command line: --name)")
         units = _read_units(nwbfile, unit_ids, window, where)
-        original_times, original_bounds = _ragged(nwbfile.units, "spike_times")
-        original_ids = np.asarray(nwbfile.units.id.data[:])
-    _checkpoint("read")
+        original = _units_snapshot(nwbfile)
 
-    # 2. detect
     result = detect(units.trains, bin_size, width, n_patterns, t_start=t_start, t_stop=t_stop,
                     random_state=random_state, device=device, progress=progress, **core_options)
-    _checkpoint("detected")
 
-    # 3. write a temporary copy next to the destination, check it, replace atomically
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".convseq-tmp", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        shutil.copyfile(source, tmp)
-        shutil.copymode(source, tmp)
-        os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IWUSR)
-        _checkpoint("copied")
-        from pynwb import NWBHDF5IO
-
-        with NWBHDF5IO(str(tmp), "a") as io:
-            nwbfile = io.read()
-            clash = _clashes(nwbfile, module, name)
-            if clash:  # pragma: no cover - the file changed since step 1
-                raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
-            patterns, events = _build_tables(result, nwbfile.units, units.rows, name)
-            if module in nwbfile.processing:
-                processing = nwbfile.processing[module]
-            else:
-                processing = nwbfile.create_processing_module(
-                    name=module, description="processed data (convSeq spike-sequence detections)")
-            processing.add(patterns)
-            nwbfile.add_events_table(events)
-            _checkpoint("writing")
-            io.write(nwbfile)
-            _checkpoint("written")
-        with NWBHDF5IO(str(tmp), "r") as io:
-            check = io.read()
-            times, bounds = _ragged(check.units, "spike_times")
-            intact = (np.array_equal(times, original_times) and times.dtype == original_times.dtype
-                      and np.array_equal(bounds, original_bounds)
-                      and np.array_equal(np.asarray(check.units.id.data[:]), original_ids)
-                      and name in check.events)
-        if not intact:  # pragma: no cover - would be a pynwb bug
-            raise RuntimeError("the annotated copy did not read back intact; the original was left untouched")
-        _fsync(tmp)
-        _checkpoint("before_replace")
-        os.replace(tmp, dest)
-        _fsync(dest.parent)
-        _checkpoint("replaced")
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with safe_write(source, dest, verify=lambda tmp: _stored_intact(tmp, name, original)) as tmp:
+        _append_tables(tmp, result, units.rows, name, module, where)
     result.parameters.update(nwb_file=str(dest), nwb_events_table=f"/events/{name}",
                              nwb_patterns_table=f"/processing/{module}/{name}{PATTERNS_SUFFIX}")
     logger.info("annotate: wrote %d occurrence(s) of %d pattern(s) to %s (/events/%s, /processing/%s/%s%s)",

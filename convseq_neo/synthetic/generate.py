@@ -248,35 +248,49 @@ class SyntheticRecording:
         """Pattern of each ground-truth occurrence."""
         return np.asarray(self.ground_truth.array_annotations["pattern_id"], dtype=np.int64)
 
-    def _to_bins(self, times_s: np.ndarray, pattern_id: int | None) -> np.ndarray:
-        if pattern_id is not None:
-            if isinstance(pattern_id, (bool, np.bool_)) or not isinstance(pattern_id, numbers.Integral):
-                raise TypeError(f"pattern_id must be an int or None, got {type(pattern_id).__name__}")
-            if not 0 <= int(pattern_id) < self.n_patterns:
-                raise ValueError(f"pattern_id must be in [0, {self.n_patterns}), got {pattern_id}")
-            times_s = times_s[self.pattern_ids == int(pattern_id)]
-        t_start = float(self.t_start.rescale(pq.s).magnitude)
-        bin_size = float(self.bin_size.rescale(pq.s).magnitude)
-        return (times_s - t_start) / bin_size
+    def _of_pattern(self, times_s: np.ndarray, pattern_id: int | None) -> np.ndarray:
+        """``times_s`` (one per occurrence) restricted to one pattern's occurrences (all for ``None``)."""
+        if pattern_id is None:
+            return times_s
+        if isinstance(pattern_id, (bool, np.bool_)) or not isinstance(pattern_id, numbers.Integral):
+            raise TypeError(f"pattern_id must be an int or None, got {type(pattern_id).__name__}")
+        if not 0 <= int(pattern_id) < self.n_patterns:
+            raise ValueError(f"pattern_id must be in [0, {self.n_patterns}), got {pattern_id}")
+        return times_s[self.pattern_ids == int(pattern_id)]
 
     def centers_bins(self, pattern_id: int | None = None) -> np.ndarray:
-        """Occurrence centres in fractional bins of :attr:`raster`.
+        """Occurrence centres as fractional bin positions of :attr:`raster`.
 
-        A value ``b`` is the time ``t_start + b * bin_size`` (the inverse of
-        :meth:`SpikeRaster.bin_to_time`), so it falls in bin ``floor(b)``.
+        On the same axis as the detector's centres: ``raster.time_to_position(center_s)``, so a
+        value ``b`` is the time ``raster.position_to_time(b) = t_start + (b + 0.5) * bin_size``
+        and position ``b`` is the middle of bin ``b`` (see :meth:`SpikeRaster.position_to_time`).
 
         Parameters
         ----------
         pattern_id : int, optional
             Only this pattern's occurrences (default: all, in time order).
+
+        Returns
+        -------
+        numpy.ndarray of float
+            One position per occurrence.
+
+        Examples
+        --------
+        >>> import quantities as pq
+        >>> rec = sequence_recording(n_neurons=20, members_per_pattern=5, duration=10 * pq.s, n_occurrences=3,
+        ...                          random_state=0)
+        >>> centers = rec.centers_bins()
+        >>> bool(np.allclose(rec.raster.position_to_time(centers), rec.ground_truth.array_annotations["center"]))
+        True
         """
         centers = np.asarray(self.ground_truth.array_annotations["center"], dtype=float)
-        return self._to_bins(centers, pattern_id)
+        return self.raster.time_to_position(self._of_pattern(centers, pattern_id))
 
     def onsets_bins(self, pattern_id: int | None = None) -> np.ndarray:
-        """Occurrence onsets in fractional bins of :attr:`raster` (see :meth:`centers_bins`)."""
+        """Occurrence onsets as fractional bin positions of :attr:`raster` (as :meth:`centers_bins`)."""
         onsets = np.asarray(self.ground_truth.times.rescale(pq.s).magnitude, dtype=float)
-        return self._to_bins(onsets, pattern_id)
+        return self.raster.time_to_position(self._of_pattern(onsets, pattern_id))
 
 
 @dataclass(eq=False)
@@ -756,6 +770,193 @@ def _interleave(n_per_pattern: np.ndarray) -> np.ndarray:
     return labels[order]
 
 
+@dataclass(frozen=True)
+class _Window:
+    """The shared recording window of a list of trains, in seconds and in each train's own units."""
+
+    start: float
+    stop: float
+    seconds_per_unit: np.ndarray
+    local_start: np.ndarray
+    local_stop: np.ndarray
+
+
+def _shared_window(trains: list[neo.SpikeTrain]) -> _Window:
+    """The ``[t_start, t_stop)`` all ``trains`` share (``ValueError`` if one differs)."""
+    seconds_per_unit = _seconds_per_unit(trains)
+    # neo keeps t_start and t_stop in the train's own units
+    local_start = np.array([float(train.t_start.magnitude) for train in trains])
+    local_stop = np.array([float(train.t_stop.magnitude) for train in trains])
+    start = float(local_start[0] * seconds_per_unit[0])
+    stop = float(local_stop[0] * seconds_per_unit[0])
+    differs = ~(np.isclose(local_start * seconds_per_unit, start) & np.isclose(local_stop * seconds_per_unit, stop))
+    if np.any(differs):
+        raise ValueError(f"spiketrains must share t_start and t_stop; spiketrains[{int(np.argmax(differs))}] differs")
+    return _Window(start, stop, seconds_per_unit, local_start, local_stop)
+
+
+def _place_given(onsets_per_pattern: list[np.ndarray], time_warp,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, onsets (s) and warps of explicitly given occurrences, sorted by onset."""
+    counts = np.array([t.size for t in onsets_per_pattern], dtype=np.int64)
+    labels = np.repeat(np.arange(counts.size), counts)
+    onsets = np.concatenate(onsets_per_pattern) if labels.size else np.zeros(0)
+    warp_kind, warp_spec = _check_time_warp(time_warp, int(counts.sum()))
+    warps = _draw_warps(warp_kind, warp_spec, labels, counts, rng)
+    order = np.lexsort((labels, onsets))
+    return labels[order], onsets[order], warps[order]
+
+
+def _max_warp(time_warp) -> float:
+    """The largest warp ``time_warp`` can draw (1 for no warping)."""
+    kind, spec = _check_time_warp(time_warp, None)
+    if kind == "const":
+        return float(spec)
+    if kind == "range":
+        return float(spec[1])
+    return float(spec.max(initial=1.0))
+
+
+def _fill_counts(n_patterns: int, duration: float, max_span: float, gap: float, placement: str) -> np.ndarray:
+    """Default occurrences per pattern: as many as fit (half of that for random placement), split evenly."""
+    if max_span + gap <= 0:
+        raise ValueError("min_gap must be > 0 when every pattern has zero span (cannot size the grid)")
+    capacity = int(np.floor(duration / (max_span + gap)))
+    n_total = capacity if placement == "grid" else capacity // 2
+    if n_total < n_patterns:
+        raise ValueError(f"the recording ({duration} s) is too short for one occurrence per pattern with "
+                         f"span {max_span} s and min_gap {gap} s")
+    return np.full(n_patterns, n_total // n_patterns, dtype=np.int64)
+
+
+def _grid_onsets(occ_spans: np.ndarray, start: float, duration: float, gap: float) -> np.ndarray:
+    """Onsets of occurrences centred in equal slots of the window (``ValueError`` if they do not fit)."""
+    n_total = occ_spans.size
+    period = duration / max(n_total, 1)
+    onsets = start + (np.arange(n_total) + 0.5) * period - occ_spans / 2
+    if n_total and (np.any(occ_spans > period) or
+                    (n_total > 1 and np.min(onsets[1:] - onsets[:-1] - occ_spans[:-1]) < gap - 1e-12)):
+        raise ValueError(f"n_occurrences ({n_total} in all) do not fit on a grid over {duration} s with "
+                         f"min_gap {gap} s; lower n_occurrences or min_gap")
+    return onsets
+
+
+def _random_onsets(occ_spans: np.ndarray, start: float, duration: float, gap: float,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Uniformly random onsets keeping ``gap`` between occurrences (``ValueError`` if they do not fit)."""
+    n_total = occ_spans.size
+    free = duration - occ_spans.sum() - max(n_total - 1, 0) * gap
+    if free < 0:
+        raise ValueError(f"n_occurrences ({n_total} in all) do not fit in {duration} s with min_gap {gap} s; "
+                         "lower n_occurrences or min_gap")
+    slack = np.sort(rng.uniform(0.0, free, n_total))
+    before = np.r_[0.0, np.cumsum(occ_spans[:-1] + gap)] if n_total else np.zeros(0)
+    return start + slack + before
+
+
+def _place_in_window(spans: np.ndarray, counts: np.ndarray | None, placement: str, min_gap_s: float | None,
+                     time_warp, start: float, stop: float,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, onsets (s) and warps of occurrences placed by ``placement``, sorted by onset.
+
+    ``spans`` are the patterns' unwarped spans (s); ``counts`` the occurrences per pattern
+    (``None``: as many as fit).
+    """
+    max_span = float(spans.max()) * _max_warp(time_warp)
+    gap = max_span if min_gap_s is None else min_gap_s
+    duration = stop - start
+    if counts is None:
+        counts = _fill_counts(spans.size, duration, max_span, gap, placement)
+    warp_kind, warp_spec = _check_time_warp(time_warp, int(counts.sum()))
+    if placement == "grid":
+        labels = _interleave(counts)
+    else:
+        labels = rng.permutation(np.repeat(np.arange(spans.size), counts))
+    warps = _draw_warps(warp_kind, warp_spec, labels, counts, rng)
+    occ_spans = spans[labels] * warps
+    if placement == "grid":
+        onsets = _grid_onsets(occ_spans, start, duration, gap)
+    else:
+        onsets = _random_onsets(occ_spans, start, duration, gap, rng)
+    # an onset must be inside the window (float rounding at the right edge)
+    onsets = np.minimum(onsets, np.nextafter(stop, -np.inf))
+    return labels, onsets, warps
+
+
+def _draw_spikes(members: list[np.ndarray], onset_lags: list[np.ndarray], participation: list[np.ndarray],
+                 jitter_sd: float, labels: np.ndarray, onsets: np.ndarray, warps: np.ndarray,
+                 rng: np.random.Generator) -> tuple[PlantedSpikes, int]:
+    """Every member's spike in every occurrence: warped lag, participation draw, jitter.
+
+    Returns the spikes (pattern by pattern, occurrence-major) and the number of member-occurrence
+    pairs the participation draw left out.
+    """
+    pieces = {"neuron": [], "times_s": [], "occurrence": [], "pattern_id": [], "member": []}
+    n_skipped = 0
+    for p, (member, lag, part) in enumerate(zip(members, onset_lags, participation)):
+        occ = np.flatnonzero(labels == p)
+        if occ.size == 0:
+            continue
+        shape = (occ.size, member.size)
+        times = onsets[occ][:, None] + warps[occ][:, None] * lag[None, :]
+        fires = rng.random(shape) < part[None, :]
+        if jitter_sd > 0:
+            times = times + rng.normal(0.0, jitter_sd, shape)
+        n_skipped += int((~fires).sum())
+        pieces["neuron"].append(np.broadcast_to(member[None, :], shape)[fires])
+        pieces["times_s"].append(times[fires])
+        pieces["occurrence"].append(np.broadcast_to(occ[:, None], shape)[fires])
+        pieces["pattern_id"].append(np.full(int(fires.sum()), p, dtype=np.int64))
+        pieces["member"].append(np.broadcast_to(np.arange(shape[1])[None, :], shape)[fires])
+    if not pieces["neuron"]:
+        return PlantedSpikes._empty(), n_skipped
+    return PlantedSpikes(**{key: np.concatenate(value) for key, value in pieces.items()}), n_skipped
+
+
+def _split_by_window(spikes: PlantedSpikes, window: _Window) -> tuple[PlantedSpikes, PlantedSpikes, np.ndarray]:
+    """The spikes inside ``[t_start, t_stop)``, those outside, and the inside ones' times in their train's units."""
+    local_times = spikes.times_s / window.seconds_per_unit[spikes.neuron]
+    inside = (local_times >= window.local_start[spikes.neuron]) & (local_times < window.local_stop[spikes.neuron])
+    dropped = spikes._select(~inside)
+    if len(dropped):
+        logger.info("plant_sequences: %d planted spikes fell outside [%g, %g) s and were left out", len(dropped),
+                    window.start, window.stop)
+    return spikes._select(inside), dropped, local_times[inside]
+
+
+def _merge_with_background(trains: list[neo.SpikeTrain], planted: PlantedSpikes,
+                           local_times: np.ndarray) -> list[neo.SpikeTrain]:
+    """New sorted trains: each background train plus its planted spikes, with the ``planted_*`` annotations."""
+    order = np.lexsort((local_times, planted.neuron))
+    bounds = np.searchsorted(planted.neuron[order], np.arange(len(trains) + 1))
+    out = []
+    for index, train in enumerate(trains):
+        sl = order[bounds[index]:bounds[index + 1]]
+        background = np.asarray(train.magnitude, dtype=float)
+        times = np.concatenate((background, local_times[sl]))
+        pattern = np.concatenate((np.full(background.size, -1, dtype=np.int64), planted.pattern_id[sl]))
+        occurrence = np.concatenate((np.full(background.size, -1, dtype=np.int64), planted.occurrence[sl]))
+        sort = np.argsort(times, kind="stable")
+        out.append(_copy_train(train, times[sort], {"planted_pattern": pattern[sort],
+                                                    "planted_occurrence": occurrence[sort]}))
+    return out
+
+
+def _ground_truth(members: list[np.ndarray], onset_lags: list[np.ndarray], labels: np.ndarray, onsets: np.ndarray,
+                  warps: np.ndarray, planted: PlantedSpikes, dropped: PlantedSpikes, n_skipped: int,
+                  window: _Window) -> PlantedSequences:
+    """The :class:`PlantedSequences` of placed occurrences: centres and spans follow from onsets, lags and warps."""
+    spans = np.array([lag.max() for lag in onset_lags])
+    mean_lags = np.array([lag.mean() for lag in onset_lags])
+    return PlantedSequences(
+        members=members, onset_lags=[pq.Quantity(lag, "s") for lag in onset_lags],
+        lags=[pq.Quantity(lag - lag.mean(), "s") for lag in onset_lags], pattern_id=labels.astype(np.int64),
+        onsets=pq.Quantity(onsets, "s"), centers=pq.Quantity(onsets + warps * mean_lags[labels], "s"),
+        spans=pq.Quantity(spans[labels] * warps, "s"), warps=np.asarray(warps, dtype=float), planted=planted,
+        dropped=dropped, n_skipped=n_skipped, t_start=pq.Quantity(window.start, "s"),
+        t_stop=pq.Quantity(window.stop, "s"))
+
+
 def plant_sequences(spiketrains, members, *, lags=None, lag_step: pq.Quantity = 5 * pq.ms,
                     occurrence_times=None, n_occurrences=None, placement: str = "random",
                     min_gap: pq.Quantity | None = None, participation=1.0, jitter: pq.Quantity = 0 * pq.ms,
@@ -835,17 +1036,8 @@ def plant_sequences(spiketrains, members, *, lags=None, lag_step: pq.Quantity = 
     array([-0.01,  0.  ,  0.01]) * s
     """
     trains = _check_spiketrains(spiketrains)
-    seconds_per_unit = _seconds_per_unit(trains)
-    # neo keeps t_start and t_stop in the train's own units
-    local_start = np.array([float(train.t_start.magnitude) for train in trains])
-    local_stop = np.array([float(train.t_stop.magnitude) for train in trains])
-    start = float(local_start[0] * seconds_per_unit[0])
-    stop = float(local_stop[0] * seconds_per_unit[0])
-    differs = ~(np.isclose(local_start * seconds_per_unit, start) & np.isclose(local_stop * seconds_per_unit, stop))
-    if np.any(differs):
-        raise ValueError(f"spiketrains must share t_start and t_stop; spiketrains[{int(np.argmax(differs))}] differs")
-    n_neurons = len(trains)
-    members_checked = _check_members(members, n_neurons)
+    window = _shared_window(trains)
+    members_checked = _check_members(members, len(trains))
     n_patterns = len(members_checked)
     onset_lags = _check_lags(lags, lag_step, members_checked)
     part = _check_participation(participation, members_checked)
@@ -853,123 +1045,25 @@ def plant_sequences(spiketrains, members, *, lags=None, lag_step: pq.Quantity = 
     if placement not in _PLACEMENTS:
         raise ValueError(f"placement must be one of {_PLACEMENTS}, got {placement!r}")
     gap_q = check_time_quantity(min_gap, "min_gap", allow_none=True, nonnegative=True)
+    gap_s = None if gap_q is None else float(gap_q.magnitude)
     counts = _check_n_occurrences(n_occurrences, n_patterns)
     explicit = None
     if occurrence_times is not None:
-        explicit = _check_occurrence_times(occurrence_times, n_patterns, start, stop)
+        explicit = _check_occurrence_times(occurrence_times, n_patterns, window.start, window.stop)
         counts = np.array([t.size for t in explicit], dtype=np.int64)
-    warp_kind, warp_spec = _check_time_warp(time_warp, None if counts is None else int(counts.sum()))
+    _check_time_warp(time_warp, None if counts is None else int(counts.sum()))
     rng = check_random_state(random_state)
 
-    spans = np.array([lag.max() for lag in onset_lags])
-    duration = stop - start
     if explicit is not None:
-        labels = np.repeat(np.arange(n_patterns), counts)
-        onsets = np.concatenate(explicit) if labels.size else np.zeros(0)
-        warps = _draw_warps(warp_kind, warp_spec, labels, counts, rng)
-        order = np.lexsort((labels, onsets))
-        labels, onsets, warps = labels[order], onsets[order], warps[order]
+        labels, onsets, warps = _place_given(explicit, time_warp, rng)
     else:
-        if warp_kind == "const":
-            max_warp = float(warp_spec)
-        elif warp_kind == "range":
-            max_warp = float(warp_spec[1])
-        else:
-            max_warp = float(warp_spec.max(initial=1.0))
-        max_span = float(spans.max()) * max_warp
-        gap = max_span if gap_q is None else float(gap_q.magnitude)
-        if counts is None:
-            if max_span + gap <= 0:
-                raise ValueError("min_gap must be > 0 when every pattern has zero span (cannot size the grid)")
-            capacity = int(np.floor(duration / (max_span + gap)))
-            n_total = capacity if placement == "grid" else capacity // 2
-            if n_total < n_patterns:
-                raise ValueError(f"the recording ({duration} s) is too short for one occurrence per pattern with "
-                                 f"span {max_span} s and min_gap {gap} s")
-            counts = np.full(n_patterns, n_total // n_patterns, dtype=np.int64)
-            warp_kind, warp_spec = _check_time_warp(time_warp, int(counts.sum()))
-        n_total = int(counts.sum())
-        if placement == "grid":
-            labels = _interleave(counts)
-        else:
-            labels = rng.permutation(np.repeat(np.arange(n_patterns), counts))
-        warps = _draw_warps(warp_kind, warp_spec, labels, counts, rng)
-        occ_spans = spans[labels] * warps
-        if placement == "grid":
-            period = duration / max(n_total, 1)
-            onsets = start + (np.arange(n_total) + 0.5) * period - occ_spans / 2
-            if n_total and (np.any(occ_spans > period) or
-                            (n_total > 1 and np.min(onsets[1:] - onsets[:-1] - occ_spans[:-1]) < gap - 1e-12)):
-                raise ValueError(f"n_occurrences ({n_total} in all) do not fit on a grid over {duration} s with "
-                                 f"min_gap {gap} s; lower n_occurrences or min_gap")
-        else:
-            free = duration - occ_spans.sum() - max(n_total - 1, 0) * gap
-            if free < 0:
-                raise ValueError(f"n_occurrences ({n_total} in all) do not fit in {duration} s with min_gap {gap} s; "
-                                 "lower n_occurrences or min_gap")
-            slack = np.sort(rng.uniform(0.0, free, n_total))
-            before = np.r_[0.0, np.cumsum(occ_spans[:-1] + gap)] if n_total else np.zeros(0)
-            onsets = start + slack + before
-        # an onset must be inside the window (float rounding at the right edge)
-        onsets = np.minimum(onsets, np.nextafter(stop, -np.inf))
-
-    centers = onsets + warps * np.array([lag.mean() for lag in onset_lags])[labels]
-    occ_spans = spans[labels] * warps
-
-    # every (occurrence, member) pair, pattern by pattern
-    pieces = {"neuron": [], "times_s": [], "occurrence": [], "pattern_id": [], "member": []}
-    n_skipped = 0
-    for p in range(n_patterns):
-        occ = np.flatnonzero(labels == p)
-        if occ.size == 0:
-            continue
-        shape = (occ.size, members_checked[p].size)
-        times = onsets[occ][:, None] + warps[occ][:, None] * onset_lags[p][None, :]
-        fires = rng.random(shape) < part[p][None, :]
-        if jitter_sd > 0:
-            times = times + rng.normal(0.0, jitter_sd, shape)
-        n_skipped += int((~fires).sum())
-        pieces["neuron"].append(np.broadcast_to(members_checked[p][None, :], shape)[fires])
-        pieces["times_s"].append(times[fires])
-        pieces["occurrence"].append(np.broadcast_to(occ[:, None], shape)[fires])
-        pieces["pattern_id"].append(np.full(int(fires.sum()), p, dtype=np.int64))
-        pieces["member"].append(np.broadcast_to(np.arange(shape[1])[None, :], shape)[fires])
-    if pieces["neuron"]:
-        spikes = PlantedSpikes(**{key: np.concatenate(value) for key, value in pieces.items()})
-    else:
-        spikes = PlantedSpikes._empty()
-
-    # convert to each train's units and drop what leaves the window
-    local_times = spikes.times_s / seconds_per_unit[spikes.neuron]
-    inside = (local_times >= local_start[spikes.neuron]) & (local_times < local_stop[spikes.neuron])
-    planted = spikes._select(inside)
-    dropped = spikes._select(~inside)
-    local_times = local_times[inside]
-    if len(dropped):
-        logger.info("plant_sequences: %d planted spikes fell outside [%g, %g) s and were left out", len(dropped),
-                    start, stop)
-
-    order = np.lexsort((local_times, planted.neuron))
-    sorted_neuron = planted.neuron[order]
-    bounds = np.searchsorted(sorted_neuron, np.arange(n_neurons + 1))
-    out = []
-    for index, train in enumerate(trains):
-        sl = order[bounds[index]:bounds[index + 1]]
-        background = np.asarray(train.magnitude, dtype=float)
-        times = np.concatenate((background, local_times[sl]))
-        pattern = np.concatenate((np.full(background.size, -1, dtype=np.int64), planted.pattern_id[sl]))
-        occurrence = np.concatenate((np.full(background.size, -1, dtype=np.int64), planted.occurrence[sl]))
-        sort = np.argsort(times, kind="stable")
-        out.append(_copy_train(train, times[sort], {"planted_pattern": pattern[sort],
-                                                    "planted_occurrence": occurrence[sort]}))
-
-    truth = PlantedSequences(
-        members=members_checked,
-        onset_lags=[pq.Quantity(lag, "s") for lag in onset_lags],
-        lags=[pq.Quantity(lag - lag.mean(), "s") for lag in onset_lags],
-        pattern_id=labels.astype(np.int64), onsets=pq.Quantity(onsets, "s"), centers=pq.Quantity(centers, "s"),
-        spans=pq.Quantity(occ_spans, "s"), warps=np.asarray(warps, dtype=float), planted=planted, dropped=dropped,
-        n_skipped=n_skipped, t_start=pq.Quantity(start, "s"), t_stop=pq.Quantity(stop, "s"))
+        spans = np.array([lag.max() for lag in onset_lags])
+        labels, onsets, warps = _place_in_window(spans, counts, placement, gap_s, time_warp, window.start,
+                                                 window.stop, rng)
+    spikes, n_skipped = _draw_spikes(members_checked, onset_lags, part, jitter_sd, labels, onsets, warps, rng)
+    planted, dropped, local_times = _split_by_window(spikes, window)
+    out = _merge_with_background(trains, planted, local_times)
+    truth = _ground_truth(members_checked, onset_lags, labels, onsets, warps, planted, dropped, n_skipped, window)
     logger.debug("plant_sequences: %d occurrences of %d patterns, %d spikes planted, %d dropped, %d skipped",
                  truth.n_occurrences, n_patterns, len(planted), len(dropped), n_skipped)
     return out, truth
@@ -1118,9 +1212,7 @@ def sequence_recording(n_neurons: int = 100, n_patterns: int = 1, members_per_pa
     trains, truth = plant_sequences(background, members, lag_step=lag_step, n_occurrences=n_occurrences,
                                     placement=placement, min_gap=min_gap, participation=participation, jitter=jitter,
                                     time_warp=time_warp, random_state=rng)
-    start_s = float(start_q.magnitude)
-    stop_s = float(stop_q.magnitude)
-    raster = plan_raster(trains, float(bin_q.magnitude), start_s, stop_s).bin()  # all trains are in seconds
+    raster = plan_raster(trains, bin_q, t_start=start_q, t_stop=stop_q).bin()
     return SyntheticRecording(spiketrains=trains, ground_truth=truth.to_epoch(), members=truth.members,
                               lags=truth.lags, planted_spikes=truth.planted, raster=raster, bin_size=bin_q,
                               t_start=start_q, t_stop=stop_q, truth=truth)
