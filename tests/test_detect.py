@@ -28,9 +28,6 @@ from convseq_neo.synthetic.generate import plant_sequences, poisson_background, 
 BIN = 5 * pq.ms
 WIDTH = 300 * pq.ms
 TOLERANCE_S = float(WIDTH.rescale(pq.s).magnitude) / 4  # W / 4
-#: The recipe the method solves (measured: K=1 F1 about 0.96).
-RECIPE = dict(n_neurons=100, members_per_pattern=20, duration=120 * pq.s, bin_size=BIN, rate=2 * pq.Hz,
-              lag_step=10 * pq.ms, n_occurrences=40, participation=0.9, jitter=10 * pq.ms)
 #: Small and fast: for checks of plumbing rather than of recovery.
 FAST = dict(max_epochs=200, min_epochs=50, n_surrogates=40, n_folds=3)
 #: Tiny: for the property test (only the documented exceptions may come out).
@@ -45,13 +42,13 @@ def _score(result: DetectionResult, rec) -> object:
 
 
 @pytest.fixture(scope="module")
-def rec1():
-    return sequence_recording(n_patterns=1, random_state=0, **RECIPE)
+def rec1(planted_one):
+    return planted_one[0]
 
 
 @pytest.fixture(scope="module")
-def result1(rec1):
-    return detect(rec1.spiketrains, BIN, WIDTH, random_state=0)
+def result1(planted_one):
+    return planted_one[1]
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +79,8 @@ def test_one_planted_sequence_is_recovered(rec1, result1):
     assert pd.Series(ranks).corr(pd.Series(range(len(ranks))), method="spearman") > 0.9
 
 
-def test_two_planted_sequences_are_recovered():
-    rec = sequence_recording(n_patterns=2, random_state=0, **RECIPE)
-    result = detect(rec.spiketrains, BIN, WIDTH, n_patterns=2, random_state=0)
+def test_two_planted_sequences_are_recovered(planted_two):
+    rec, result = planted_two
     scores = _score(result, rec)
     assert scores.f1 >= 0.9, scores.per_pattern
     assert len(scores.assignment) == 2

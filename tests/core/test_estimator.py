@@ -41,15 +41,16 @@ def _scores(model, recording):
 
 
 @pytest.fixture(scope="module")
-def one_pattern():
-    recording = _recording(1, "disjoint")
-    return recording, _fit(recording, 1)
+def one_pattern(planted_one):
+    """The same recipe, fitted once for the whole suite (tests/conftest.py); the model saw its raster."""
+    recording, result = planted_one
+    return recording, result.model
 
 
 @pytest.fixture(scope="module")
-def two_disjoint():
-    recording = _recording(2, "disjoint")
-    return recording, _fit(recording, 2)
+def two_disjoint(planted_two):
+    recording, result = planted_two
+    return recording, result.model
 
 
 @pytest.fixture(scope="module")
