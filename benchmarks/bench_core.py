@@ -14,7 +14,7 @@ bench-full`` (everything, ``results/bench_core.json``) or
 Scores are event F1 at a tolerance of 50 bins on occurrence centres.
 
 ``--device cuda`` runs the same on a GPU (written to ``results/bench_core[_quick]_cuda.json``), adds
-the paper's full-raster 2-D convolution per epoch on that device (``bench_peers.dense_epoch_times``)
+the paper's full-raster 2-D convolution per epoch on that device (``_common.dense_epoch_times``)
 and checks each CUDA response against the CPU one on the same filter.
 """
 
@@ -25,37 +25,14 @@ import time
 
 import numpy as np
 import torch
-from _common import ca1_raster, machine, save
+from _common import WIDTH, ca1_raster, dense_epoch_times, epoch_time, machine, planted_sequence, save
 
 from convseq_neo import ConvSeq, SpikeRaster
 from convseq_neo.core.response import DenseResponse, StreamingResponse, ToeplitzResponse
 from convseq_neo.synthetic.evaluate import match_events
 from convseq_neo.synthetic.generate import reference_recipe, shuffle_isis_raster
 
-WIDTH = 200
 TOLERANCE = 50
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def epoch_time(op, n_neurons: int, repeats: int, device: torch.device | str = "cpu") -> float:
-    """Median seconds of one forward + backward pass of the convSeq loss (after one warm-up pass)."""
-    device = torch.device(device)
-    generator = torch.Generator(device=device).manual_seed(0)
-    logits = torch.randn((1, n_neurons, WIDTH), generator=generator, device=device, requires_grad=True)
-    times = []
-    for _ in range(repeats + 1):
-        _sync(device)
-        started = time.perf_counter()
-        response = op(torch.softmax(logits, dim=-1))
-        loss = -response.var() + 200.0 * (response[:, 1:] - response[:, :-1]).square().mean()
-        loss.backward()
-        _sync(device)
-        times.append(time.perf_counter() - started)
-    return float(np.median(times[1:]))
 
 
 def cpu_agreement(op, raster: SpikeRaster, cls, device: torch.device) -> float:
@@ -80,8 +57,6 @@ def speed_table(rasters: dict[str, SpikeRaster], dense_repeats: int, device: tor
                 row[f"{label}_max_rel_diff_vs_cpu"] = cpu_agreement(op, raster, cls, device)
         row["speedup_csr_vs_dense"] = row["dense_conv1d"] / row["events_csr"]
         if device.type != "cpu":
-            from bench_peers import dense_epoch_times
-
             paper = dense_epoch_times(raster.to_dense(), WIDTH, n_epochs=10, n_null=64, device=str(device))
             row["paper_conv2d"] = paper["per_epoch_s"]
             row["paper_seconds_extrapolated"] = paper["seconds"]
@@ -91,20 +66,6 @@ def speed_table(rasters: dict[str, SpikeRaster], dense_repeats: int, device: tor
               f"-> {row['speedup_csr_vs_dense']:.0f}x"
               + (f"  paper conv2d {row['paper_conv2d'] * 1e3:.1f} ms" if "paper_conv2d" in row else ""), flush=True)
     return rows
-
-
-def planted_sequence(background: np.ndarray, rng: np.random.Generator, n_members: int = 120, gap: int = 400,
-                     jitter: float = 10.0, keep: float = 0.9):
-    """(a): members fire in order (1 bin apart) every ``gap`` bins; each spike kept with probability ``keep``."""
-    raster = background.copy()
-    n_neurons, n_bins = raster.shape
-    members = rng.choice(n_neurons, n_members, replace=False)
-    starts = np.arange(0, n_bins - gap, gap)
-    for start in starts:
-        bins = start + np.arange(n_members) + np.round(rng.normal(0, jitter, n_members)).astype(int)
-        kept = (rng.random(n_members) < keep) & (bins >= 0) & (bins < n_bins)
-        raster[members[kept], bins[kept]] = 1
-    return raster, starts + (n_members - 1) / 2.0
 
 
 def fit_and_score(name: str, raster: np.ndarray, truth: np.ndarray | None, seed: int, device: str = "cpu") -> dict:

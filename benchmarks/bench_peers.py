@@ -12,7 +12,7 @@ Recordings (all in bins of the CA1 recording's 50 ms frames; ``W = 200`` bins, t
   first ``--crop`` bins (default 6,000 bins = 5 min);
 - planted: on that background, a 120-neuron sequence (members 1 bin apart) starting every 400
   bins, each member spike kept with probability ``participation`` and jittered by
-  ``N(0, jitter^2)`` bins (``bench_core.planted_sequence``), over a grid of participation (0.9 to
+  ``N(0, jitter^2)`` bins (``_common.planted_sequence``), over a grid of participation (0.9 to
   0.3) and jitter (5 to 30 bins);
 - the paper's own recipe (``reference_recipe``: seqlen 120, p_drop 0.1, gap 400, jitter 10) on
   the whole background.
@@ -62,14 +62,24 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+# _common does not import torch at the top, so the seqNMF worker processes stay free of it
+from _common import (  # noqa: E402
+    REF_EPOCHS,
+    RESULTS,
+    WIDTH,
+    ca1_raster,
+    dense_epoch_times,
+    epoch_time,
+    machine,
+    planted_sequence,
+    run_stoppable,
+    save,
+)
 
-WIDTH = 200
 TOLERANCE = 50
 FRAME_S = 0.05
 N_MEMBERS = 120
 GAP = 400
-REF_EPOCHS = 4000
-REF_NULL_FILTERS = 15_000
 DENSE_KEYS = ("per_null_filter_s", "null_filters_timed", "epochs_timed", "train_s_extrapolated",
               "null_s_extrapolated", "max_rss_gb")
 COLORS = {"convseq_neo": "#0072B2", "convSeq (paper)": "#E69F00", "seqNMF": "#009E73", "spade": "#CC79A7",
@@ -133,52 +143,6 @@ def _worker_seqnmf(raster: np.ndarray, params: dict) -> dict:
             "iterations": int(len(cost) - 1), "final_cost": float(np.ravel(cost)[-1]), "power": float(power)}
 
 
-def dense_epoch_times(raster: np.ndarray, width: int, n_epochs: int, n_null: int, device: str = "cpu") -> dict:
-    """The paper's compute pattern: per-epoch and per-null-filter seconds of the full-raster 2-D convolution."""
-    import torch
-
-    dev = torch.device(device)
-    data = torch.as_tensor(raster, dtype=torch.float32, device=dev)[None, None]  # (1, 1, N, T)
-    n_neurons = raster.shape[0]
-    generator = torch.Generator(device=dev).manual_seed(0)
-    logits = torch.randn((1, n_neurons, width), generator=generator, device=dev).requires_grad_(True)
-    optimiser = torch.optim.Adam([logits], lr=0.1)
-
-    def sync():
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
-
-    times = []
-    for _ in range(n_epochs + 1):
-        sync()
-        started = time.perf_counter()
-        optimiser.zero_grad()
-        kernel = torch.softmax(logits, dim=-1)[:, None]  # (K, 1, N, W)
-        response = torch.nn.functional.conv2d(data, kernel, padding=(0, width // 2))[0, :, 0, :]
-        loss = -response.var(dim=1).sum() + 200.0 * (response[:, 1:] - response[:, :-1]).square().mean(dim=1).sum()
-        loss.backward()
-        optimiser.step()
-        sync()
-        times.append(time.perf_counter() - started)
-    batch = 8
-    null_times = []
-    with torch.no_grad():
-        for _ in range(max(1, n_null // batch)):
-            sync()
-            started = time.perf_counter()
-            kernel = torch.softmax(torch.randn((batch, n_neurons, width), generator=generator, device=dev), dim=-1)
-            response = torch.nn.functional.conv2d(data, kernel[:, None], padding=(0, width // 2))[0, :, 0, :]
-            _ = float(response.mean(dim=1).mean() + 5 * response.std(dim=1).mean())
-            sync()
-            null_times.append((time.perf_counter() - started) / batch)
-    per_epoch = float(np.median(times[1:]))
-    per_filter = float(np.median(null_times))
-    return {"per_epoch_s": per_epoch, "epochs_timed": n_epochs, "per_null_filter_s": per_filter,
-            "null_filters_timed": batch * len(null_times),
-            "train_s_extrapolated": per_epoch * REF_EPOCHS, "null_s_extrapolated": per_filter * REF_NULL_FILTERS,
-            "seconds": per_epoch * REF_EPOCHS + per_filter * REF_NULL_FILTERS, "extrapolated": True}
-
-
 def _worker_main(args) -> None:
     import resource
 
@@ -205,8 +169,6 @@ def run_worker(worker: str, raster_path: Path, params: dict, timeout: float, wor
     output.unlink(missing_ok=True)
     command = [sys.executable, __file__, "--worker", worker, "--input", str(raster_path), "--output", str(output),
                "--params", json.dumps(params)]
-    from _common import run_stoppable  # not at the top: peer processes must not import torch
-
     returncode, stderr, wall = run_stoppable(command, timeout)
     if returncode is None:
         return {"status": f"did not finish (stopped at {timeout:.0f} s)"}
@@ -419,8 +381,6 @@ def main() -> None:  # noqa: C901 - one linear script
         return
 
     import torch
-    from _common import RESULTS, ca1_raster, machine, save
-    from bench_core import epoch_time, planted_sequence
 
     from convseq_neo import SpikeRaster
     from convseq_neo.core.response import make_response

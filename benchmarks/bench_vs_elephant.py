@@ -112,7 +112,7 @@ def run_peer(peer: str, trains_path: Path, winlen: int, timeout: float, memory_g
     output = workdir / f"{peer}-{trains_path.stem}.json"
     command = [sys.executable, __file__, "--peer", peer, "--input", str(trains_path), "--output", str(output),
                "--winlen", str(winlen), "--memory-gb", str(memory_gb), "--n-surr", str(n_surr)]
-    from _common import run_stoppable  # not at the top: peer processes must not import torch
+    from _common import run_stoppable
 
     returncode, stderr, wall = run_stoppable(command, timeout)
     if returncode is None:

@@ -28,6 +28,17 @@ def number(pattern: str, text: str) -> float:
     return float(found.group(1))
 
 
+def test_child_processes_get_one_thread():
+    """The top-level conftest.py gives every process started under pytest (examples, the notebooks'
+    kernels) one torch thread unless OMP_NUM_THREADS was set already: on a busy 2-core machine a
+    full-size thread pool made notebook 01 take 114 s instead of 18 s."""
+    assert "OMP_NUM_THREADS" in os.environ
+    done = subprocess.run([sys.executable, "-c", "import torch; print(torch.get_num_threads())"], env=dict(os.environ),
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == int(os.environ["OMP_NUM_THREADS"])
+
+
 def test_every_example_is_tested():
     assert sorted(p.name for p in EXAMPLES.glob("*.py")) == ["annotate_nwb.py", "apply_filters.py", "detect_neo.py"]
 

@@ -1,0 +1,67 @@
+"""Settings shared by the tests and the notebooks: one thread per process, and where the CA1 data is.
+
+**Threads.** The suite runs on small shared machines (2 cores). A process whose torch / BLAS
+thread pool is as large as the machine, competing with anything else for those cores, slows down
+many times over (notebook 01 beside one busy process: 18 s with one thread, 114 s with two; over
+500 s in a loaded run). So every process started under pytest (the notebooks' kernels, the examples, the command
+line) runs one thread, as the in-process tests do (``tests/conftest.py``), unless
+``OMP_NUM_THREADS`` is already set (then that number).
+
+**Data.** Every test that needs the CA1 recording of Rubin et al. (2019) asks for the ``ca1_data_dir``
+fixture (directly, or through ``ca1_segment`` / ``ca1_raster`` in ``tests/conftest.py``), and every
+notebook that calls ``load_rubin_ca1`` is checked here before it runs. When the files are missing,
+those tests are skipped on a developer's machine but FAIL in CI (the ``CI`` environment variable set
+to anything but empty, ``0`` or ``false``), so that a CI run without the data cannot pass by
+skipping them. The message names the directory looked in and ``CONVSEQ_DATA_DIR``.
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+_threads = os.environ.setdefault("OMP_NUM_THREADS", "1")
+for _variable in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # torch reads MKL_NUM_THREADS before OMP's
+    os.environ.setdefault(_variable, _threads)
+
+DATA_DIR_ENV = "CONVSEQ_DATA_DIR"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "shared" / "data"
+CA1_FILES = ("ca1_rubin2019_neuronal_activity_mat.mat", "ca1_rubin2019_position_per_frame.mat")
+
+
+def data_dir() -> Path:
+    """The folder the tests read the CA1 files from: ``$CONVSEQ_DATA_DIR``, else ``../shared/data``."""
+    return Path(os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR)
+
+
+def in_ci() -> bool:
+    """True when the ``CI`` environment variable is set to anything but empty, ``0`` or ``false``."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false")
+
+
+def require_ca1(what: str = "this test") -> Path:
+    """The CA1 data folder; skip (or, in CI, fail) with where it was looked for when a file is missing."""
+    folder = data_dir()
+    missing = [name for name in CA1_FILES if not (folder / name).is_file()]
+    if not missing:
+        return folder
+    message = (f"CA1 data not found: {', '.join(missing)} missing from {folder} "
+               f"({DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '<unset>')}); {what} needs it. Put the files "
+               f"there or set {DATA_DIR_ENV} to the folder that holds them (`make test` defaults it to "
+               f"{DEFAULT_DATA_DIR}).")
+    if in_ci():
+        pytest.fail(f"{message} CI is set, so missing data is a failure, not a skip.", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def ca1_data_dir() -> Path:
+    """The folder holding the CA1 files (skips, or fails in CI, when they are missing)."""
+    return require_ca1()
+
+
+def pytest_runtest_setup(item):
+    """Notebooks run by nbmake that load the CA1 recording get the same check as the tests."""
+    path = Path(str(getattr(item, "path", "")))
+    if path.suffix == ".ipynb" and "load_rubin_ca1" in path.read_text(encoding="utf-8"):
+        require_ca1(f"notebook {path.name}")
