@@ -16,7 +16,7 @@ __all__ = ["main", "build_parser"]
 
 
 _UNITS = {"s": pq.s, "sec": pq.s, "ms": pq.ms, "us": pq.us, "min": pq.min}
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]+)\s*$")
+_DURATION = re.compile(r"^\s*([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-z]+)\s*$")
 
 
 def duration(text: str) -> pq.Quantity:
@@ -27,7 +27,7 @@ def duration(text: str) -> pq.Quantity:
                                          f"(units: {', '.join(_UNITS)})")
     value = float(match.group(1))
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive, e.g. 5ms")
     return value * _UNITS[match.group(2)]
 
 

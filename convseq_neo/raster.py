@@ -32,11 +32,13 @@ import scipy.sparse as sp
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SpikeRaster", "EDGE_TOLERANCE", "count_bins", "time_to_bin"]
+__all__ = ["SpikeRaster", "EDGE_TOLERANCE", "MAX_COUNT", "count_bins", "time_to_bin"]
 
 #: Fraction of a bin below an edge that still counts as that edge (floating-point noise), as the
 #: default ``tolerance`` of :class:`elephant.conversion.BinnedSpikeTrain`.
 EDGE_TOLERANCE = 1e-8
+#: The largest spike count one (neuron, bin) cell may hold (int32's maximum, far above any real bin).
+MAX_COUNT = 2**31 - 1
 
 
 def time_to_bin(times_s, t_start_s: float, bin_size_s: float) -> np.ndarray:
@@ -146,6 +148,16 @@ class SpikeRaster:
                 raise ValueError("counts must be finite (no NaN or inf)")
             if np.any(counts < 0):
                 raise ValueError("counts must be non-negative")
+            if np.issubdtype(counts.dtype, np.floating):
+                fractional = counts[counts != np.floor(counts)]
+                if fractional.size:
+                    # membership tests count spikes (binomial against the rate): scaled or smoothed values
+                    # would make them silently wrong
+                    raise ValueError(f"counts must be whole numbers of spikes, got {fractional[0]:g}: pass the binned "
+                                     "spike counts, not rates, weights or a rescaled raster")
+            if counts.max() > MAX_COUNT:
+                raise ValueError(f"counts must be at most {MAX_COUNT:,} spikes per bin, got {counts.max():g}: pass "
+                                 "the binned spike counts, not a rescaled raster")
             if neuron_index.min() < 0 or neuron_index.max() >= self.n_neurons:
                 raise ValueError(f"neuron_index must lie in [0, {self.n_neurons})")
             if bin_index.min() < 0 or bin_index.max() >= self.n_bins:

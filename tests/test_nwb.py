@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import signal
 import stat
 import subprocess
@@ -420,3 +421,33 @@ def test_safe_write_errors(tmp_path):
         with safe_write(tmp_path / "a", tmp_path / "nowhere" / "b"):
             pass
     assert [p.name for p in tmp_path.iterdir()] == ["a"]
+
+
+# ------------------------------------------------------------------ clear messages (issue 19's probe)
+@pytest.mark.parametrize("unit_ids, error, words", [
+    (["abc"], TypeError, "integer unit ids"),
+    ([1000.5], ValueError, "integer unit ids, got 1000.5"),
+    ([100, 101, 100], ValueError, "repeats [100]"),
+    ("100", TypeError, "sequence of integer unit ids"),
+    ([True], TypeError, "integer unit ids"),
+])
+def test_bad_unit_ids_are_named(source_file, unit_ids, error, words):
+    with pytest.raises(error, match=re.escape(words)):
+        nwb.read_units(source_file, unit_ids=unit_ids)
+
+
+def test_integer_valued_unit_ids_are_accepted(source_file):
+    trains = nwb.read_units(source_file, unit_ids=[101.0, np.int32(100)])
+    assert [t.annotations["unit_id"] for t in trains] == [101, 100]
+
+
+def test_infinite_spike_time_is_named():
+    nwbfile = make_nwbfile([[0.5, 1.5], [1.0, np.inf]])
+    with pytest.raises(ValueError, match="unit 101 of the Units table holds NaN or infinite spike times"):
+        nwb.read_units(nwbfile)
+
+
+def test_annotate_says_it_needs_a_path_not_an_open_file():
+    nwbfile = make_nwbfile([[0.5, 1.5], [1.0, 3.5]])
+    with pytest.raises(TypeError, match="path of the .nwb file, not an open pynwb.NWBFile"):
+        nwb.annotate(nwbfile, BIN, WIDTH)

@@ -215,3 +215,19 @@ def test_importing_the_core_loads_neither_neo_pynwb_nor_matplotlib():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("scale, words", [(0.01, "whole numbers of spikes, got 0.01"), (0.5, "whole numbers"),
+                                          (1e30, "at most 2,147,483,647 spikes per bin")])
+def test_rescaled_counts_are_rejected(scale, words):
+    """Membership counts spikes: a rescaled raster would make it silently wrong (issue 19's probe)."""
+    dense = np.array([[1, 0, 2, 0], [0, 3, 0, 1]])
+    with pytest.raises(ValueError, match=words):
+        SpikeRaster.from_dense(dense * scale)
+    with pytest.raises(ValueError, match=words):
+        SpikeRaster.coerce(dense * scale)
+
+
+def test_whole_float_counts_are_accepted():
+    raster = SpikeRaster.from_dense(np.array([[1.0, 0.0, 2.0]]))
+    assert raster.counts.tolist() == [1.0, 2.0]

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import os
 import stat
 from dataclasses import dataclass, field
@@ -64,9 +65,14 @@ _PARAMETERS_MARKER = "parameters (JSON): "
 # ---------------------------------------------------------------------------------------------
 # opening
 # ---------------------------------------------------------------------------------------------
-def _check_path(path, name: str = "path") -> Path:
+def _check_path(path, name: str = "path", *, open_file_allowed: bool = True) -> Path:
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a path to an .nwb file or an open pynwb.NWBFile, got {type(path).__name__}")
+        if not open_file_allowed and type(path).__name__ == "NWBFile":  # without importing pynwb here
+            raise TypeError(f"{name} must be the path of the .nwb file, not an open pynwb.NWBFile: annotate writes "
+                            "through a verified copy of the file on disk, so it needs the file's path (read_units "
+                            "accepts an open NWBFile)")
+        what = "a path to an .nwb file or an open pynwb.NWBFile" if open_file_allowed else "a path to an .nwb file"
+        raise TypeError(f"{name} must be {what}, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{name}: no such file: '{path}'")
@@ -140,15 +146,33 @@ class _Units:
     ids: np.ndarray
 
 
+def _check_unit_ids(unit_ids) -> np.ndarray:
+    """``unit_ids`` as distinct integers (the Units table's ids); TypeError/ValueError otherwise."""
+    if isinstance(unit_ids, (str, bytes)):
+        raise TypeError(f"unit_ids must be a sequence of integer unit ids, got {type(unit_ids).__name__}")
+    values = list(np.atleast_1d(np.asarray(unit_ids, dtype=object)))
+    if not values:
+        raise ValueError("unit_ids is empty; pass None to read every unit")
+    ids = []
+    for value in values:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral, numbers.Real)):
+            raise TypeError(f"unit_ids must be integer unit ids (the Units table's ids), got {value!r}")
+        if not float(value).is_integer():
+            raise ValueError(f"unit_ids must be integer unit ids, got {value!r}")
+        ids.append(int(value))
+    repeated = sorted({uid for uid in ids if ids.count(uid) > 1})
+    if repeated:
+        raise ValueError(f"unit_ids repeats {repeated}; give each unit once")
+    return np.asarray(ids, dtype=np.int64)
+
+
 def _read_units(nwbfile, unit_ids, window, where: str) -> _Units:
     units = _units_table(nwbfile, where)
     all_ids = np.asarray(units.id.data[:])
     if unit_ids is None:
         rows = np.arange(all_ids.size)
     else:
-        wanted = np.atleast_1d(np.asarray(unit_ids))
-        if wanted.size == 0:
-            raise ValueError("unit_ids is empty; pass None to read every unit")
+        wanted = _check_unit_ids(unit_ids)
         position = {int(uid): row for row, uid in enumerate(all_ids)}
         missing = [int(u) for u in wanted if int(u) not in position]
         if missing:
@@ -158,8 +182,10 @@ def _read_units(nwbfile, unit_ids, window, where: str) -> _Units:
     times, bounds = _ragged(units, "spike_times")
     times = times.astype(float, copy=False)
     spikes = [times[bounds[r]:bounds[r + 1]] for r in rows]
-    if any(np.isnan(s).any() for s in spikes):
-        raise ValueError(f"{where}: the Units table holds NaN spike times")
+    for row, train in zip(rows, spikes):
+        if not np.isfinite(train).all():
+            raise ValueError(f"{where}: unit {all_ids[row]} of the Units table holds NaN or infinite spike times; "
+                             "fix the file or leave that unit out with unit_ids")
     intervals = None
     if "obs_intervals" in units.colnames:
         flat, ibounds = _ragged(units, "obs_intervals")
@@ -509,7 +535,7 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     >>> sorted(stored.patterns["units"][0]) == sorted(recording.members[0].tolist())
     True
     """
-    source = _check_path(path, "path")
+    source = _check_path(path, "path", open_file_allowed=False)
     _check_name(name, "name")
     _check_name(module, "module")
     dest = _check_destination(source, out)
