@@ -451,3 +451,27 @@ def test_annotate_says_it_needs_a_path_not_an_open_file():
     nwbfile = make_nwbfile([[0.5, 1.5], [1.0, 3.5]])
     with pytest.raises(TypeError, match="path of the .nwb file, not an open pynwb.NWBFile"):
         nwb.annotate(nwbfile, BIN, WIDTH)
+
+
+def test_safe_write_through_a_symlink_updates_the_target_and_keeps_the_link(tmp_path):
+    target = tmp_path / "data" / "session.txt"
+    target.parent.mkdir()
+    target.write_text("original\n")
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    with safe_write(link) as tmp:
+        tmp.write_text("original\nannotated\n")
+    assert link.is_symlink() and link.resolve() == target
+    assert target.read_text() == "original\nannotated\n"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["session.txt"]  # no temporary left
+
+
+def test_safe_write_gives_a_hard_link_a_new_file(tmp_path):
+    """Documented: the replaced name is a new file; the file's other names keep the old content."""
+    path = tmp_path / "session.txt"
+    path.write_text("original\n")
+    other = tmp_path / "other_name.txt"
+    os.link(path, other)
+    with safe_write(path) as tmp:
+        tmp.write_text("annotated\n")
+    assert path.read_text() == "annotated\n" and other.read_text() == "original\n"

@@ -86,7 +86,9 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
         The file to start from (only read).
     dest : str or os.PathLike, optional
         Where the result goes (default: ``source``, an in-place update). An existing ``dest`` is
-        replaced; its directory must exist and be writable.
+        replaced; its directory must exist and be writable. A symbolic link is followed: the
+        file it points to is replaced and the link stays a link. A hard link is not followed:
+        ``dest`` becomes a new file, and the file's other names keep the old content.
     verify : callable, optional
         ``verify(tmp_path)`` is called on the written copy before it is moved; a falsy return
         value aborts the update with a ``RuntimeError`` (raise for a more precise message).
@@ -134,6 +136,8 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
         target = Path(dest)
     else:
         raise TypeError(f"dest must be a path (str or os.PathLike) or None, got {type(dest).__name__}")
+    if target.is_symlink():
+        target = target.resolve()  # update the file the link points to, and keep the link
     directory = target.parent
     if not directory.is_dir():
         raise FileNotFoundError(f"dest: the directory '{directory}' does not exist")
