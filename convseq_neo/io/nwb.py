@@ -160,10 +160,11 @@ def _check_unit_ids(unit_ids) -> np.ndarray:
         if not float(value).is_integer():
             raise ValueError(f"unit_ids must be integer unit ids, got {value!r}")
         ids.append(int(value))
-    repeated = sorted({uid for uid in ids if ids.count(uid) > 1})
-    if repeated:
-        raise ValueError(f"unit_ids repeats {repeated}; give each unit once")
-    return np.asarray(ids, dtype=np.int64)
+    ids = np.asarray(ids, dtype=np.int64)
+    distinct, counts = np.unique(ids, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(f"unit_ids repeats {distinct[counts > 1].tolist()}; give each unit once")
+    return ids
 
 
 def _read_units(nwbfile, unit_ids, window, where: str) -> _Units:
