@@ -5,8 +5,9 @@ end-to-end comparison of every method on the small planted recording with peers 
 accuracy grid, and convseq_neo on the paper's recipe on CA1 (``bench_peers.py --quick``).
 
 Full (hours): ``bench_core.py`` (whole fits), ``bench_peers.py --full`` (full grid, the paper's recipe
-with every peer, 10-minute cap per peer run), ``bench_scaling.py`` (scaling of the event path) and
-``bench_ca1.py`` (the CA1 place-cell analysis over five seeds).
+with every peer, 10-minute cap per peer run), ``bench_scaling.py`` (scaling of the event path),
+``bench_ca1.py`` (the CA1 place-cell analysis over five seeds), ``bench_null.py`` (false detections on
+the null suite, seeds 0-4) and ``bench_planted.py`` (sensitivity on the planted cases, per null).
 
 Each script writes its JSON and PNG under ``benchmarks/results/``; this one adds
 ``run_all[_quick].json`` (the machine, the command, each script's wall time and exit status) and
@@ -39,7 +40,8 @@ def main() -> None:
     quick = not args.full
     steps = ([["bench_core.py", "--quick"], ["bench_peers.py", "--quick", "--threads", str(args.threads)]] if quick
              else [["bench_core.py"], ["bench_peers.py", "--full", "--threads", str(args.threads)],
-                   ["bench_scaling.py", "--threads", str(args.threads)], ["bench_ca1.py"]])
+                   ["bench_scaling.py", "--threads", str(args.threads)], ["bench_ca1.py"],
+                   ["bench_null.py", "--jobs", "2"], ["bench_planted.py", "--jobs", "2"]])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads)}
     command = " ".join([Path(sys.executable).name, *sys.argv])

@@ -31,6 +31,18 @@ def duration(text: str) -> pq.Quantity:
     return value * _UNITS[match.group(2)]
 
 
+def wait_duration(text: str) -> float:
+    """Parse a waiting time written with its unit (``30s``, ``2min``, ``0s``) into seconds; zero is allowed."""
+    match = _DURATION.match(str(text))
+    if not match or match.group(2) not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration with a unit, e.g. 30s or 2min "
+                                         f"(units: {', '.join(_UNITS)})")
+    value = float(match.group(1))
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be positive or zero, e.g. 30s")
+    return float((value * _UNITS[match.group(2)]).rescale(pq.s).magnitude)
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -64,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Detect sequences in the Units table of an NWB file and append them: the occurrences as an "
         "EventsTable /events/NAME, the patterns as /processing/MODULE/NAME_patterns. Existing data is never "
         "modified; the file is replaced atomically by an annotated copy, so an interruption leaves it intact. "
-        "Durations take a unit: 5ms, 0.5s.")
+        "The file is locked from the read to the replace: a second run on it waits (--lock-timeout) and then adds "
+        "its result to the first one's, or fails without changing anything. Durations take a unit: 5ms, 0.5s.")
     annotate.add_argument("file", metavar="FILE.nwb", help="the NWB file (annotated in place unless --out)")
     annotate.add_argument("--out", metavar="OUT.nwb", help="write an annotated copy here instead (must not exist)")
     annotate.add_argument("--name", default="convseq", help="name of the stored run (default convseq); each run "
@@ -79,6 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "(default auto: CUDA when available)")
     annotate.add_argument("--max-epochs", type=_positive_int, help="cap on training epochs (default: the core's)")
     annotate.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    annotate.add_argument("--lock-timeout", type=wait_duration, default=0.0, metavar="DURATION",
+                          help="how long to wait while another process holds FILE (another annotate run, or a "
+                          "program writing it), e.g. 30s or 10min; that run's detection is then kept and this one "
+                          "added (default 0s: fail at once, exit status 1)")
     return parser
 
 
@@ -91,7 +108,7 @@ def _annotate(args) -> int:
     started = time.perf_counter()
     result = annotate(args.file, args.bin_size, args.width, args.patterns, name=args.name, out=args.out,
                       module=args.module, random_state=args.seed, device=args.device,
-                      progress=not args.no_progress, **options)
+                      progress=not args.no_progress, lock_timeout=args.lock_timeout, **options)
     elapsed = time.perf_counter() - started
     params = result.parameters
     print(f"{result.n_patterns} pattern(s) on {result.raster.n_neurons} units, "
@@ -156,11 +173,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(exit_.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from convseq_neo.io.file_lock import FileLockedError
+
     try:
         if args.command == "demo":
             return _demo(args)
         if args.command == "annotate":
             return _annotate(args)
+    except FileLockedError as err:  # another process holds the file: nothing was changed
+        print(f"convseq-neo: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return 1
     except (TypeError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError) as err:
         print(f"convseq-neo: error: {err}", file=sys.stderr)
         return 2

@@ -61,7 +61,8 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
     """Detect repeating spike sequences (convSeq) in Neo/Elephant data.
 
     Learns ``n_patterns`` spatiotemporal filters (one ``N x W`` pattern each), tests every peak of
-    their responses against circular-shift surrogates (cross-fitted, see
+    their responses against surrogates that dither every spike by up to the width and keep
+    slow rate changes (cross-fitted, see
     :class:`~convseq_neo.core.estimator.ConvSeq`) and finds each pattern's member neurons and
     their lags.
 
@@ -157,7 +158,9 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
                if value is None and not (name == "bin_size" and binned_input)]
     if missing:
         raise TypeError(f"detect() needs {' and '.join(missing)}: {_USAGE}")
-    plan = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop, width=width)
+    plan = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop, width=width, n_patterns=n_patterns,
+                       n_init=options.get("n_init", 2), n_folds=options.get("n_folds", 5),
+                       n_surrogates=options.get("n_surrogates", 200))
     model = ConvSeq(n_patterns=n_patterns, width=plan.width_bins, random_state=random_state, device=device,
                     progress=progress, **options)
     model.check_params()

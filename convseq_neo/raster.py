@@ -109,6 +109,13 @@ class SpikeRaster:
         Time of the left edge of bin 0 in seconds (0 when unknown).
     unit_names : tuple of str or None
         One name per neuron (row), when known.
+    observed : numpy.ndarray of int, shape (M, 3), or None
+        When only part of the window was observed (NWB ``obs_intervals``, pynapple time support):
+        the observed bins as rows ``(neuron, start_bin, stop_bin)``, half-open, sorted by neuron
+        and start, not overlapping within a neuron. A neuron with no row was never observed.
+        ``None`` (the default) means every neuron was observed over every bin. Spikes must lie in
+        observed bins. The significance test never moves a spike out of the stretch it was
+        observed in (:mod:`convseq_neo.core.significance`).
 
     Examples
     --------
@@ -131,6 +138,7 @@ class SpikeRaster:
     bin_size_s: float | None = None
     t_start_s: float = 0.0
     unit_names: tuple[str, ...] | None = field(default=None)
+    observed: np.ndarray | None = field(default=None)
 
     def __post_init__(self) -> None:
         neuron_index = np.asarray(self.neuron_index, dtype=np.int64).reshape(-1)
@@ -167,6 +175,15 @@ class SpikeRaster:
         if self.unit_names is not None and len(self.unit_names) != self.n_neurons:
             raise ValueError(f"unit_names must have one name per neuron ({self.n_neurons}), got {len(self.unit_names)}")
         neuron_index, bin_index, counts = _canonical(neuron_index, bin_index, counts, int(self.n_bins))
+        if self.observed is not None:
+            observed = _check_observed(self.observed, int(self.n_neurons), int(self.n_bins))
+            if observed is not None and neuron_index.size:
+                inside = _in_observed(observed, neuron_index, bin_index, int(self.n_bins))
+                if not inside.all():
+                    bad = int(np.flatnonzero(~inside)[0])
+                    raise ValueError(f"neuron {neuron_index[bad]} has spikes in bin {bin_index[bad]}, outside its "
+                                     "observed intervals")
+            object.__setattr__(self, "observed", observed)
         object.__setattr__(self, "neuron_index", neuron_index)
         object.__setattr__(self, "bin_index", bin_index)
         object.__setattr__(self, "counts", counts)
@@ -179,7 +196,7 @@ class SpikeRaster:
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_row_times(cls, times_s, rows, n_neurons: int, bin_size_s: float, t_start_s: float, t_stop_s: float,
-                       unit_names: Sequence[str] | None = None) -> SpikeRaster:
+                       unit_names: Sequence[str] | None = None, observed_s=None) -> SpikeRaster:
         """Bin flat spike times and their rows: the one binning kernel every entry point uses.
 
         Applies the module's binning rule (:func:`time_to_bin`, :func:`count_bins`): spike ``j``
@@ -203,6 +220,11 @@ class SpikeRaster:
             Bin width and analysis window in seconds.
         unit_names : sequence of str, optional
             One name per row.
+        observed_s : sequence, optional
+            The times each row was observed: one entry per row, each ``None`` (the whole window) or
+            an array of ``[start, stop)`` intervals in seconds, shape ``(k, 2)``. A bin counts as
+            observed when an interval overlaps it. Spikes outside their row's intervals are left
+            out (logged). Default: every row observed over the whole window.
 
         Returns
         -------
@@ -251,6 +273,14 @@ class SpikeRaster:
         if bins.size < n_spikes:
             logger.info("left out %d of %d spikes outside the analysis window [%g, %g) s", n_spikes - bins.size,
                         n_spikes, t_start_s, t_stop_s)
+        observed = None
+        if observed_s is not None:
+            observed = _observed_bins(observed_s, n_neurons, n_bins, bin_size_s, t_start_s)
+        if observed is not None and bins.size:
+            inside = _in_observed(observed, rows, bins, n_bins)
+            if not inside.all():
+                logger.info("left out %d spikes outside their unit's observed intervals", int((~inside).sum()))
+                bins, rows = bins[inside], rows[inside]
         key = rows * n_bins + bins
         if key.size > 1 and np.any(key[1:] < key[:-1]):
             key = np.sort(key, kind="stable")
@@ -261,7 +291,7 @@ class SpikeRaster:
         else:
             counts = np.zeros(0, dtype=np.int64)
         return cls(key // n_bins, key % n_bins, counts, n_neurons, n_bins, bin_size_s=bin_size_s, t_start_s=t_start_s,
-                   unit_names=None if unit_names is None else tuple(unit_names))
+                   unit_names=None if unit_names is None else tuple(unit_names), observed=observed)
 
     @classmethod
     def from_spike_times(cls, times_s, unit_ids, bin_size_s: float, t_start_s: float, t_stop_s: float,
@@ -396,8 +426,38 @@ class SpikeRaster:
         return None if self.bin_size_s is None else float(self.bin_to_time(self.n_bins))
 
     def rates_per_bin(self) -> np.ndarray:
-        """Mean spike count per bin of each neuron."""
-        return np.bincount(self.neuron_index, weights=self.counts, minlength=self.n_neurons) / self.n_bins
+        """Mean spike count per observed bin of each neuron (0 for a neuron never observed)."""
+        counts = np.bincount(self.neuron_index, weights=self.counts, minlength=self.n_neurons)
+        observed_bins = self.observed_bins_per_neuron()
+        return np.divide(counts, observed_bins, out=np.zeros(self.n_neurons), where=observed_bins > 0)
+
+    @property
+    def observed_table(self) -> np.ndarray:
+        """The observed bins as rows ``(neuron, start_bin, stop_bin)``, one row per neuron when all are observed.
+
+        Examples
+        --------
+        >>> SpikeRaster([0], [1], [1], 2, 5).observed_table.tolist()
+        [[0, 0, 5], [1, 0, 5]]
+        """
+        if self.observed is not None:
+            return self.observed
+        neurons = np.arange(self.n_neurons, dtype=np.int64)
+        return np.stack([neurons, np.zeros_like(neurons), np.full_like(neurons, self.n_bins)], axis=1)
+
+    def observed_bins_per_neuron(self) -> np.ndarray:
+        """Number of observed bins of each neuron."""
+        table = self.observed_table
+        return np.bincount(table[:, 0], weights=table[:, 2] - table[:, 1], minlength=self.n_neurons)
+
+    def observed_any(self) -> np.ndarray:
+        """Boolean ``(n_bins,)``: the bins in which at least one neuron was observed."""
+        if self.observed is None:
+            return np.ones(self.n_bins, dtype=bool)
+        change = np.zeros(self.n_bins + 1, dtype=np.int64)
+        np.add.at(change, self.observed[:, 1], 1)
+        np.add.at(change, self.observed[:, 2], -1)
+        return np.cumsum(change[:-1]) > 0
 
     def to_scipy(self) -> sp.csr_matrix:
         """The raster as a scipy CSR matrix."""
@@ -450,9 +510,14 @@ class SpikeRaster:
             raise ValueError(f"need 0 <= start_bin < stop_bin <= {self.n_bins}, got {start_bin}, {stop_bin}")
         keep = (self.bin_index >= start_bin) & (self.bin_index < stop_bin)
         t_start = self.t_start_s if self.bin_size_s is None else float(self.bin_to_time(start_bin))
+        observed = None
+        if self.observed is not None:
+            table = self.observed.copy()
+            table[:, 1:] = np.clip(table[:, 1:], start_bin, stop_bin) - start_bin
+            observed = table[table[:, 2] > table[:, 1]]
         return SpikeRaster(self.neuron_index[keep], self.bin_index[keep] - start_bin, self.counts[keep],
                            self.n_neurons, stop_bin - start_bin, bin_size_s=self.bin_size_s, t_start_s=t_start,
-                           unit_names=self.unit_names)
+                           unit_names=self.unit_names, observed=observed)
 
     def __repr__(self) -> str:
         size = "" if self.bin_size_s is None else f", bin_size={self.bin_size_s * 1e3:g} ms"
@@ -505,3 +570,67 @@ def _canonical(neuron_index: np.ndarray, bin_index: np.ndarray, counts: np.ndarr
     keep = merged != 0
     unique_key = unique_key[keep]
     return unique_key // n_bins, unique_key % n_bins, merged[keep]
+
+
+def _check_observed(observed, n_neurons: int, n_bins: int) -> np.ndarray | None:
+    """Validate an ``observed`` table; ``None`` when it says every neuron was observed everywhere."""
+    table = np.asarray(observed)
+    if table.size and not np.issubdtype(table.dtype, np.integer):
+        raise ValueError(f"observed must hold integer bins, got dtype {table.dtype}")
+    table = table.astype(np.int64).reshape(-1, 3) if table.size else np.zeros((0, 3), dtype=np.int64)
+    neuron, start, stop = table.T
+    if table.size and (neuron.min() < 0 or neuron.max() >= n_neurons):
+        raise ValueError(f"observed: neurons must lie in [0, {n_neurons})")
+    if np.any(start < 0) or np.any(stop > n_bins) or np.any(stop <= start):
+        raise ValueError(f"observed: intervals must satisfy 0 <= start < stop <= {n_bins}")
+    key = neuron * (n_bins + 1) + start
+    if np.any(np.diff(key) <= 0):
+        raise ValueError("observed: rows must be sorted by neuron, then start, without repeats")
+    same_neuron = neuron[1:] == neuron[:-1]
+    if np.any(same_neuron & (start[1:] < stop[:-1])):
+        raise ValueError("observed: the intervals of a neuron must not overlap")
+    whole = (start == 0) & (stop == n_bins)
+    if table.shape[0] == n_neurons and whole.all():
+        return None
+    return table
+
+
+def _in_observed(observed: np.ndarray, neurons: np.ndarray, bins: np.ndarray, n_bins: int) -> np.ndarray:
+    """Whether each (neuron, bin) lies in one of that neuron's observed intervals."""
+    starts = observed[:, 0] * n_bins + observed[:, 1]
+    stops = observed[:, 0] * n_bins + observed[:, 2]
+    key = np.asarray(neurons, dtype=np.int64) * n_bins + np.asarray(bins, dtype=np.int64)
+    which = np.searchsorted(starts, key, side="right") - 1
+    valid = which >= 0
+    inside = np.zeros(key.shape, dtype=bool)
+    inside[valid] = key[valid] < stops[which[valid]]
+    return inside
+
+
+def _observed_bins(observed_s, n_neurons: int, n_bins: int, bin_size_s: float, t_start_s: float) -> np.ndarray | None:
+    """Per-row intervals in seconds -> an ``observed`` table in bins (overlapping intervals merged)."""
+    if len(observed_s) != n_neurons:
+        raise ValueError(f"observed_s must have one entry per row ({n_neurons}), got {len(observed_s)}")
+    rows = []
+    for neuron, intervals in enumerate(observed_s):
+        if intervals is None:
+            rows.append(np.array([[neuron, 0, n_bins]], dtype=np.int64))
+            continue
+        intervals = np.asarray(intervals, dtype=float).reshape(-1, 2)
+        if not np.isfinite(intervals).all() or np.any(intervals[:, 1] < intervals[:, 0]):
+            raise ValueError(f"observed_s[{neuron}]: intervals must be finite [start, stop) pairs with stop >= start")
+        start = np.clip(time_to_bin(intervals[:, 0], t_start_s, bin_size_s), 0, n_bins)
+        stop = np.clip([count_bins(t_start_s, t, bin_size_s) if t > t_start_s else 0 for t in intervals[:, 1]],
+                       0, n_bins)
+        keep = stop > start
+        start, stop = start[keep], np.asarray(stop)[keep]
+        order = np.argsort(start, kind="stable")
+        merged: list[list[int]] = []
+        for a, b in zip(start[order], stop[order]):
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], int(b))
+            else:
+                merged.append([int(a), int(b)])
+        rows.extend(np.array([[neuron, a, b]], dtype=np.int64) for a, b in merged)
+    table = np.concatenate(rows) if rows else np.zeros((0, 3), dtype=np.int64)
+    return _check_observed(table, n_neurons, n_bins)

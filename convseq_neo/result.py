@@ -503,9 +503,10 @@ class DetectionResult:
     def find(self, spiketrains, *, t_start=None, t_stop=None, random_state=None) -> DetectionResult:
         """Apply the learned patterns to another recording of the same neurons.
 
-        Each peak of the fixed filters' responses is tested against circular-shift surrogates of
-        the new recording (:meth:`ConvSeq.find_occurrences`). The patterns (members, lags,
-        filters) stay those learned by :func:`detect`.
+        Each peak of the fixed filters' responses is tested against surrogates of the new
+        recording, each spike dithered by up to ``W`` bins by default
+        (:meth:`ConvSeq.find_occurrences`). The patterns (members, lags, filters) stay those
+        learned by :func:`detect`.
 
         Parameters
         ----------
@@ -523,7 +524,8 @@ class DetectionResult:
         """
         if random_state is not None:
             check_random_state(random_state)
-        plan = plan_raster(spiketrains, self.bin_size, t_start=t_start, t_stop=t_stop, width=self.width)
+        plan = plan_raster(spiketrains, self.bin_size, t_start=t_start, t_stop=t_stop, width=self.width,
+                           n_patterns=len(self.patterns), n_init=1, n_folds=0)
         if plan.n_neurons != self.raster.n_neurons:
             raise ValueError(f"spiketrains holds {plan.n_neurons} neurons but the patterns were learned on "
                              f"{self.raster.n_neurons}; pass the same neurons in the same order")

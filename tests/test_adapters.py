@@ -326,3 +326,64 @@ def test_binning_agrees_with_the_reference(data, bin_size_s):
     reference = _reference(trains, bin_size_s, 0.0, t_stop)
     assert _same_cells(raster, reference)  # one binning kernel: identical, spikes at rounded edges included
 
+
+
+# ---------------------------------------------------------------------------------------------- obs_intervals
+def _observed_trains():
+    """Three units over [0, 1) s: observed [0, 0.5), throughout, and [0.2, 0.4) + [0.7, 1.0)."""
+    return [
+        neo.SpikeTrain([0.05, 0.35, 0.8] * pq.s, t_stop=1 * pq.s, name="a", obs_intervals=np.array([[0.0, 0.5]])),
+        neo.SpikeTrain([0.1, 0.9] * pq.s, t_stop=1 * pq.s, name="b"),
+        neo.SpikeTrain([250.0, 500.0, 750.0] * pq.ms, t_stop=1000 * pq.ms, name="c",
+                       obs_intervals=np.array([[0.7, 1.0], [0.2, 0.4]])),
+    ]
+
+
+def test_obs_intervals_become_the_observed_table(caplog):
+    with caplog.at_level(logging.INFO, logger="convseq_neo.raster"):
+        raster = to_raster(_observed_trains(), 100 * pq.ms)
+    assert raster.observed.tolist() == [[0, 0, 5], [1, 0, 10], [2, 2, 4], [2, 7, 10]]
+    # unit a's spike at 0.8 s and unit c's at 0.5 s lie outside their intervals: left out
+    assert raster.to_dense().tolist() == [[1, 0, 0, 1, 0, 0, 0, 0, 0, 0],
+                                          [0, 1, 0, 0, 0, 0, 0, 0, 0, 1],
+                                          [0, 0, 1, 0, 0, 0, 0, 1, 0, 0]]
+    assert "left out 2 spikes outside their unit's observed intervals" in caplog.text
+    assert raster.observed_bins_per_neuron().tolist() == [5, 10, 5]
+
+
+def test_obs_intervals_partial_bins_window_and_units():
+    trains = _observed_trains()
+    trains[0].annotations["obs_intervals"] = np.array([[0.05, 0.42]])  # overlaps bins 0..4
+    trains[2].annotations["obs_intervals"] = pq.Quantity([[200.0, 400.0]], "ms")  # a Quantity is rescaled
+    raster = to_raster(trains, 100 * pq.ms, t_start=0.3 * pq.s, t_stop=1 * pq.s)
+    assert raster.observed.tolist() == [[0, 0, 2], [1, 0, 7], [2, 0, 1]]
+    assert raster.n_spikes == 2  # a at 0.35 s and b at 0.9 s; c has none in [0.3, 0.4) s
+    # an empty annotation: never observed, so the unit's spikes are all left out
+    trains[2].annotations["obs_intervals"] = np.zeros((0, 2))
+    raster = to_raster(trains, 100 * pq.ms)
+    assert 2 not in raster.observed[:, 0] and 2 not in raster.neuron_index
+
+
+def test_without_obs_intervals_every_unit_is_observed():
+    assert to_raster(_trains(), 5 * pq.ms).observed is None
+    trains = _observed_trains()
+    for train in trains:
+        train.annotations.pop("obs_intervals", None)
+    assert to_raster(trains, 100 * pq.ms).observed is None
+    trains[1].annotations["obs_intervals"] = np.array([[0.0, 1.0]])  # observed throughout: the same
+    assert to_raster(trains, 100 * pq.ms).observed is None
+
+
+@pytest.mark.parametrize(("value", "match"), [
+    (np.array([[0.0, 0.5, 0.7]]), r"shape \(k, 2\), got shape \(1, 3\)"),
+    (np.array([[0.5, 0.2]]), "stop >= start"),
+    (np.array([[0.0, np.nan]]), "finite"),
+    ("everything", "intervals in seconds"),
+    (pq.Quantity([[0.0, 1.0]], "mV"), "time units"),
+])
+def test_bad_obs_intervals_are_refused_before_binning(value, match, monkeypatch):
+    trains = _observed_trains()
+    trains[2].annotations["obs_intervals"] = value
+    monkeypatch.setattr(SpikeRaster, "from_row_times", lambda *a, **k: pytest.fail("binned"))
+    with pytest.raises(ValueError, match=r"spiketrains\[2\]\.annotations\['obs_intervals'\] .*" + match):
+        plan_raster(trains, 100 * pq.ms)

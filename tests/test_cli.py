@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -119,3 +120,51 @@ def test_console_entry_point_runs():
     assert done.returncode == 2
     assert "no such file" in done.stderr and "Traceback" not in done.stderr
     assert np.char.count(done.stderr.strip(), "\n") <= 1
+
+
+def test_lock_timeout_parsing():
+    assert cli.wait_duration("30s") == 30.0 and cli.wait_duration("0s") == 0.0
+    assert cli.wait_duration("2min") == 120.0 and cli.wait_duration("500 ms") == 0.5
+    with pytest.raises(argparse.ArgumentTypeError, match="must be positive or zero"):
+        cli.wait_duration("-1s")
+    with pytest.raises(argparse.ArgumentTypeError, match="duration with a unit"):
+        cli.wait_duration("30")
+    args = cli.build_parser().parse_args(["annotate", "f.nwb", *ARGS, "--lock-timeout", "1min"])
+    assert args.lock_timeout == 60.0
+    assert cli.build_parser().parse_args(["annotate", "f.nwb", *ARGS]).lock_timeout == 0.0
+
+
+def test_help_lists_lock_timeout(capsys):
+    assert cli.main(["annotate", "--help"]) == 0
+    assert "--lock-timeout" in capsys.readouterr().out
+
+
+def test_a_locked_file_exits_1_with_one_line_and_a_lock_timeout_waits(nwb_file, tmp_path, capsys):
+    from test_safe_write_lock import HOLDER
+
+    path = tmp_path / "shared.nwb"
+    path.write_bytes(nwb_file.read_bytes())
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"  # another process holds the file
+        for wait in ([], ["--lock-timeout", "0.3s"]):
+            assert cli.main(["annotate", str(path), *ARGS, *wait]) == 1
+            err = capsys.readouterr().err.strip().splitlines()
+            locked = [line for line in err if "error" in line]
+            assert len(locked) == 1 and "Traceback" not in "\n".join(err)
+            assert "is locked by another process" in locked[0] and f"pid {holder.pid}" in locked[0]
+            assert path.read_bytes() == nwb_file.read_bytes()
+
+        def release():
+            holder.stdin.write("\n")
+            holder.stdin.flush()
+
+        threading.Timer(0.3, release).start()
+        assert cli.main(["annotate", str(path), *ARGS, "--lock-timeout", "30s"]) == 0
+        assert holder.wait(timeout=30) == 0
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    assert len(nwb.read_detections(path).patterns) == 1  # stored after the wait

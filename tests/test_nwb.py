@@ -148,6 +148,25 @@ def test_read_units_obs_intervals_and_windows(caplog):
         nwb.read_units(plain, unit_ids=[7])
 
 
+def test_read_units_attaches_clipped_obs_intervals(tmp_path):
+    nwbfile = make_nwbfile([[0.5, 1.5], [1.0, 3.5]], obs=[np.array([[0.0, 2.0]]),
+                                                          np.array([[0.0, 1.2], [3.0, 4.0], [5.0, 6.0]])])
+    trains = nwb.read_units(nwbfile)  # window: the span of the obs_intervals, [0, 6]
+    for train, expected in zip(trains, ([[0.0, 2.0]], [[0.0, 1.2], [3.0, 4.0], [5.0, 6.0]])):
+        obs = train.annotations["obs_intervals"]
+        assert isinstance(obs, np.ndarray) and obs.dtype == np.float64 and obs.shape == (len(expected), 2)
+        np.testing.assert_array_equal(obs, expected)
+    nwbfile.add_trial(start_time=1.0, stop_time=3.0)
+    trains = nwb.read_units(nwbfile, window="trials")  # clipped to [1, 3]; [3, 4] only touches it, [5, 6] is out
+    np.testing.assert_array_equal(trains[0].annotations["obs_intervals"], [[1.0, 2.0]])
+    np.testing.assert_array_equal(trains[1].annotations["obs_intervals"], [[1.0, 1.2]])
+    path = write(make_nwbfile([[0.5], [1.0]], obs=[np.array([[0.0, 2.0]]), np.zeros((0, 2))]), tmp_path / "o.nwb")
+    from_file = nwb.read_units(path)
+    np.testing.assert_array_equal(from_file[0].annotations["obs_intervals"], [[0.0, 2.0]])
+    assert from_file[1].annotations["obs_intervals"].shape == (0, 2)
+    assert "obs_intervals" not in nwb.read_units(make_nwbfile([[0.5, 1.5], [1.0]]))[0].annotations
+
+
 def test_read_units_is_fast(tmp_path):
     rng = np.random.default_rng(0)
     trains = [np.sort(rng.uniform(0, 600, rng.poisson(3000))) for _ in range(500)]
@@ -315,7 +334,7 @@ CHILD = textwrap.dedent("""
         arm, owner, attr = KILL_POINTS[stage]
         arm(owner, attr)
     print("ready", flush=True)
-    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, name="crash", random_state=0, max_epochs=40, n_surrogates=20,
+    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, name="crash", random_state=0, max_epochs=80, n_surrogates=20,
                  n_folds=3)
 """)
 

@@ -231,3 +231,35 @@ def test_rescaled_counts_are_rejected(scale, words):
 def test_whole_float_counts_are_accepted():
     raster = SpikeRaster.from_dense(np.array([[1.0, 0.0, 2.0]]))
     assert raster.counts.tolist() == [1.0, 2.0]
+
+
+# ---------------------------------------------------------------------------------------------- observed
+def test_observed_intervals_in_seconds_become_bins_and_drop_spikes_outside():
+    raster = SpikeRaster.from_row_times(np.array([0.05, 0.5, 0.95, 0.2]), np.array([0, 0, 0, 1]), 2, 0.1, 0.0, 1.0,
+                                        observed_s=[np.array([[0.0, 0.3], [0.8, 1.0]]), None])
+    assert raster.observed.tolist() == [[0, 0, 3], [0, 8, 10], [1, 0, 10]]
+    assert raster.to_dense().tolist() == [[1, 0, 0, 0, 0, 0, 0, 0, 0, 1], [0, 0, 1, 0, 0, 0, 0, 0, 0, 0]]
+    assert raster.observed_bins_per_neuron().tolist() == [5, 10]
+    np.testing.assert_allclose(raster.rates_per_bin(), [2 / 5, 1 / 10])  # per observed bin
+
+
+def test_observed_everywhere_is_stored_as_none_and_slices_keep_the_intervals():
+    whole = SpikeRaster.from_row_times(np.array([0.05]), np.array([0]), 2, 0.1, 0.0, 1.0, observed_s=[None, None])
+    assert whole.observed is None
+    assert whole.observed_any().all()
+    raster = SpikeRaster([0], [1], [1], 2, 10, observed=[[0, 0, 3], [0, 8, 10], [1, 4, 6]])
+    assert raster.observed_any().tolist() == [True, True, True, False, True, True, False, False, True, True]
+    assert raster.time_slice(2, 9).observed.tolist() == [[0, 0, 1], [0, 6, 7], [1, 2, 4]]
+
+
+@pytest.mark.parametrize("observed, message", [
+    ([[0, 0, 11]], "0 <= start < stop"),
+    ([[0, 5, 5]], "0 <= start < stop"),
+    ([[2, 0, 5]], "neurons must lie"),
+    ([[0, 0, 5], [0, 4, 8]], "must not overlap"),
+    ([[1, 0, 5], [0, 0, 5]], "sorted"),
+    ([[0, 3, 5]], "outside its observed intervals"),
+])
+def test_bad_observed_tables_are_rejected(observed, message):
+    with pytest.raises(ValueError, match=message):
+        SpikeRaster([0], [1], [1], 2, 10, observed=observed)

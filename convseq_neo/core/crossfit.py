@@ -4,7 +4,7 @@ The recording's response times are cut into contiguous folds; for each fold a fi
 the other folds (with a guard band of ``W`` bins, so no training window overlaps a test window),
 and only that fold's response to its own, unseen data is tested. Because the tested filter never
 saw the tested data, the null distribution of its peak heights can be sampled exactly by applying
-the same fixed filter to circular-shift surrogates of the data
+the same fixed filter to surrogates of the data (dithered by default)
 (:func:`~convseq_neo.core.significance.null_peak_heights`). Before testing, each model's filter
 rows of non-member neurons are made uniform, the fold filters are matched to the all-data filters
 by shape, and the tested peaks are moved into the all-data filter's frame.
@@ -143,14 +143,15 @@ def match_filters(reference: np.ndarray, candidates: np.ndarray,
 
 def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.ndarray,
                   regions: list[tuple[int, int]], *, threshold: float, lag_tolerance: int, alpha: float,
-                  n_surrogates: int, rng: np.random.Generator, progress: bool = False) -> CandidatePeaks:
+                  n_surrogates: int, rng: np.random.Generator, progress: bool = False,
+                  surrogates: str = "dither", dither: int | None = None) -> CandidatePeaks:
     """Test each fold's peaks with the filter that did not see that fold; Benjamini-Hochberg over all.
 
     The filters are first restricted to their members (:func:`restrict_to_members`), each fold's
     filters are matched to the all-data ones (:func:`match_filters`), and each fold filter's peaks
-    in its own region get empirical p-values against its peaks on ``n_surrogates`` circular-shift
-    surrogates. Peak bins, tested responses and thresholds are returned in the all-data filters'
-    frame.
+    in its own region get empirical p-values against its peaks on ``n_surrogates`` surrogates
+    (:func:`~convseq_neo.core.significance.surrogate_bins`). Peak bins, tested responses and
+    thresholds are returned in the all-data filters' frame.
 
     Parameters
     ----------
@@ -173,6 +174,10 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
         Draws the surrogates' offsets.
     progress : bool
         Show a progress bar over the surrogates.
+    surrogates : {"dither", "circular"}
+        The surrogates of the null (:func:`~convseq_neo.core.significance.surrogate_bins`).
+    dither : int, optional
+        Their largest dither in bins (default ``W``).
 
     Returns
     -------
@@ -194,7 +199,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     with torch.no_grad():
         tested = op(torch.as_tensor(stacked, device=op.device)).cpu().numpy()
     bar = tqdm(total=n_surrogates, desc="surrogates", disable=not progress, leave=False)
-    null = null_peak_heights(raster, stacked, row_regions, width, n_surrogates, rng, op.device, bar)
+    null = null_peak_heights(raster, stacked, row_regions, width, n_surrogates, rng, op.device, bar,
+                             method=surrogates, dither=dither)
     bar.close()
 
     rows, times, heights = collect_peaks(tested, row_regions, width)

@@ -3,7 +3,10 @@
 For a pattern with ``M`` occurrences (window peaks ``t_m``) and a neuron with mean count ``r`` per
 bin, count for every lag ``l`` in the window the occurrences in which the neuron fires within
 ``+-delta`` bins of ``t_m + l``. Without a relation to the pattern that count is binomial with
-``q = 1 - exp(-r * (window bins))``; the neuron's lag is the one with the smallest binomial
+``q = 1 - exp(-r * (window bins))``. The rate ``r`` is the larger of the neuron's mean rate over
+the recording and its rate in the ``W`` bins on either side of the occurrence windows, so a
+neuron that only fires more around the occurrences (in the up states, or the running periods, in
+which they happen) is not called a member; the neuron's lag is the one with the smallest binomial
 tail probability, whose p-value is corrected for the ``W / (2 delta + 1)`` lags searched (Sidak).
 Members are the neurons significant at a Benjamini-Hochberg false discovery rate over neurons.
 The filter rows are not used: measured, their concentration does not separate members.
@@ -38,6 +41,22 @@ def _spikes_in_windows(raster: SpikeRaster, peaks: np.ndarray, width: int):
     return neuron[index], occurrence, bins[index] - peaks[occurrence] + half, counts[index]
 
 
+def _flank_rates(raster: SpikeRaster, peaks: np.ndarray, width: int) -> np.ndarray:
+    """Each neuron's mean count per bin in the ``width`` bins before and after every occurrence window."""
+    bins, neuron, counts = raster.by_bin
+    half = width // 2
+    starts = np.concatenate([peaks - half - width, peaks - half + width])
+    starts = np.clip(starts, 0, raster.n_bins)
+    stops = np.clip(starts + width, 0, raster.n_bins)
+    lo = np.searchsorted(bins, starts, side="left")
+    hi = np.searchsorted(bins, stops, side="left")
+    index = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]).astype(np.int64)
+    n_flank_bins = int(np.sum(stops - starts))
+    if n_flank_bins == 0:
+        return np.zeros(raster.n_neurons)
+    return np.bincount(neuron[index], weights=counts[index], minlength=raster.n_neurons) / n_flank_bins
+
+
 def membership_for_pattern(pattern: int, raster: SpikeRaster, peaks: np.ndarray, width: int, lag_tolerance: int,
                            alpha: float) -> pd.DataFrame:
     """Membership table of one pattern from its occurrences' window peaks (in bins).
@@ -70,7 +89,7 @@ def membership_for_pattern(pattern: int, raster: SpikeRaster, peaks: np.ndarray,
     hits = np.asarray(indicator @ covered)  # (N, W)
     lags = np.arange(width)
     window_bins = np.minimum(lags + delta, width - 1) - np.maximum(lags - delta, 0) + 1
-    rates = raster.rates_per_bin()
+    rates = np.maximum(raster.rates_per_bin(), _flank_rates(raster, peaks, width))
     chance = 1.0 - np.exp(-rates[:, None] * window_bins[None, :])
     chance = np.clip(chance, 1e-12, 1 - 1e-12)
     tail = binom.sf(hits - 1, n_occ, chance)  # P(count >= hits)

@@ -1,10 +1,11 @@
-"""Peaks, nulls and p-values: circular-shift surrogates, the reference threshold, Benjamini-Hochberg.
+"""Peaks, nulls and p-values: dithered (or circularly shifted) surrogates, the reference threshold, Benjamini-Hochberg.
 
 A candidate occurrence is a peak of a filter's response (a local maximum at least ``W`` bins from
 any higher one). A fixed filter that did not see the data it is applied to is tested against its
-own peak heights on surrogates of those data in which each neuron is circularly shifted by its own
-random offset (which keeps every neuron's spike train, rate and burst structure and destroys the
-alignment between neurons that a sequence needs). How the training data are tested that way is in
+own peak heights on surrogates of those data (:func:`surrogate_bins`). By default each spike is
+dithered by up to ``W`` bins within the stretch where its neuron was observed: that keeps every
+neuron's spike count and slow rate changes (shared by all neurons or not) and destroys the
+alignment between neurons that a sequence needs. How the training data are tested that way is in
 :mod:`convseq_neo.core.crossfit`; the reference's threshold (random filters), kept for comparison,
 is here.
 """
@@ -23,8 +24,9 @@ from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CandidatePeaks", "peaks_in_region", "masked_peaks", "collect_peaks", "null_peak_heights",
-           "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold", "random_filter_test"]
+__all__ = ["CandidatePeaks", "SURROGATES", "surrogate_bins", "peaks_in_region", "masked_peaks", "collect_peaks",
+           "null_peak_heights", "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold",
+           "random_filter_test"]
 
 #: Spikes processed together when applying filters to surrogate copies.
 SURROGATE_SPIKE_BUDGET = 4_000_000
@@ -108,10 +110,47 @@ def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]],
     return np.concatenate(rows), np.concatenate(times), np.concatenate(heights)
 
 
-def _shifted_offsets(raster: SpikeRaster, n_copies: int, rng: np.random.Generator) -> np.ndarray:
-    """Circularly shifted bins of every spike, one row per surrogate (each neuron its own offset)."""
-    offsets = rng.integers(0, raster.n_bins, size=(n_copies, raster.n_neurons))
-    return (raster.bin_index[None, :] + offsets[:, raster.neuron_index]) % raster.n_bins
+#: The surrogate kinds :func:`null_peak_heights` can draw.
+SURROGATES = ("dither", "circular")
+
+
+def _interval_of_entries(raster: SpikeRaster) -> tuple[np.ndarray, np.ndarray]:
+    """Start bin and length of the observed interval holding each entry of the raster."""
+    table = raster.observed_table
+    starts = table[:, 0] * raster.n_bins + table[:, 1]
+    which = np.searchsorted(starts, raster.neuron_index * raster.n_bins + raster.bin_index, side="right") - 1
+    return table[which, 1], table[which, 2] - table[which, 1]
+
+
+def surrogate_bins(raster: SpikeRaster, n_copies: int, rng: np.random.Generator, method: str = "dither",
+                   dither: int = 1) -> np.ndarray:
+    """The bin of every raster entry in ``n_copies`` surrogates, one row per surrogate.
+
+    ``"dither"`` moves each entry (a neuron's spikes in one bin) by its own uniform random offset
+    in ``[-dither, dither]`` bins; ``"circular"`` shifts each neuron's spikes together by one
+    random offset. Either way a spike never leaves the observed interval it lies in (dithers are
+    reflected at its edges, circular shifts wrap around within it), so silence and gaps stay where
+    they are. Dithering keeps each neuron's rate profile at time scales much longer than
+    ``dither`` and breaks alignments between neurons finer than it; the circular shift keeps each
+    neuron's whole spike train and assumes a stationary population rate.
+
+    Examples
+    --------
+    >>> raster = SpikeRaster([0, 0, 1], [2, 50, 99], [1, 1, 1], 2, 100)
+    >>> bins = surrogate_bins(raster, 3, np.random.default_rng(0), "dither", dither=5)
+    >>> bins.shape, bool(np.all(np.abs(bins - raster.bin_index) <= 5)), bool(np.all(bins < 100))
+    ((3, 3), True, True)
+    """
+    start, length = _interval_of_entries(raster)
+    if method == "dither":
+        offsets = rng.integers(-int(dither), int(dither) + 1, size=(n_copies, raster.nnz))
+        position = np.mod(raster.bin_index - start + offsets, 2 * length)
+        position = np.where(position >= length, 2 * length - 1 - position, position)  # reflect at the edges
+        return start + position
+    if method == "circular":
+        offsets = rng.integers(0, raster.n_bins, size=(n_copies, raster.n_neurons))
+        return start + np.mod(raster.bin_index - start + offsets[:, raster.neuron_index], length)
+    raise ValueError(f"method must be one of {SURROGATES}, got {method!r}")
 
 
 def _region_copies(raster: SpikeRaster, shifted_bins: np.ndarray, start: int, stop: int, width: int):
@@ -133,8 +172,8 @@ def _region_copies(raster: SpikeRaster, shifted_bins: np.ndarray, start: int, st
 
 def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
                       n_surrogates: int, rng: np.random.Generator, device: torch.device,
-                      progress_bar=None) -> list[np.ndarray]:
-    """Peak heights of fixed ``filters`` on circular-shift surrogates, within each filter's region.
+                      progress_bar=None, method: str = "dither", dither: int | None = None) -> list[np.ndarray]:
+    """Peak heights of fixed ``filters`` on surrogates of the raster, within each filter's region.
 
     Each filter is applied only to the part of each surrogate its region reads, so testing
     ``n_folds`` folds costs about as much as one pass over the surrogates.
@@ -145,12 +184,17 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
         Fixed filters (rows on the simplex).
     regions : list of (start, stop)
         For each filter, the response times whose peaks are tested.
+    method : {"dither", "circular"}
+        The surrogates (:func:`surrogate_bins`).
+    dither : int, optional
+        Largest dither in bins (default ``width``).
 
     Returns
     -------
     list of ndarray
         One array of null peak heights per filter, pooled over surrogates.
     """
+    dither = width if dither is None else int(dither)
     per_group = max(1, SURROGATE_SPIKE_BUDGET // max(1, raster.nnz))
     heights: list[list[np.ndarray]] = [[] for _ in range(filters.shape[0])]
     by_region: dict[tuple[int, int], list[int]] = {}
@@ -159,7 +203,7 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
     done = 0
     while done < n_surrogates:
         n_copies = min(per_group, n_surrogates - done)
-        shifted = _shifted_offsets(raster, n_copies, rng)
+        shifted = surrogate_bins(raster, n_copies, rng, method, dither)
         for (start, stop), members in by_region.items():
             compact, origins = _region_copies(raster, shifted, start, stop, width)
             op = StreamingResponse(compact, width, device, torch.float32)

@@ -27,7 +27,15 @@ Planning
 ``t_start``, ``t_stop`` and the filter ``width``) are checked and turned into seconds and bins. It
 returns a :class:`RasterPlan`: the validated input, its window and shape (and the width in bins),
 cheap to build and not yet binned, so that a caller can check everything else before binning.
-:func:`to_raster` is ``plan_raster(...).bin()``.
+:func:`to_raster` is ``plan_raster(...).bin()``. Planning also
+
+- refuses, when a ``width`` is given (a fit is planned), a bin size that gives more bins than a fit
+  can hold in the memory available (:func:`convseq_neo._memory.check_fit_memory`: a ``ValueError``
+  that says how many bins, how much memory and what to change, instead of a process killed for
+  memory);
+- warns (:class:`RecordingWarning`, and the log) when the window is mostly silent, the median
+  firing rate suggests spike times in the wrong unit, or the window is longer than a day
+  (:func:`convseq_neo._plausibility.check_recording`); the analysis runs as asked.
 
 The analysis window is ``[t_start, t_stop)``. By default it is the trains' common bounds; trains
 whose bounds differ need an explicit ``t_start`` and ``t_stop``, which then select that window
@@ -36,6 +44,15 @@ Spikes outside the window (including a spike at ``t_stop``, which Neo allows, or
 error below a ``t_stop`` on a bin edge) are left out, and the log (``logging``, INFO, logger
 ``convseq_neo.raster``) says how many. Empty trains are kept as silent neurons; a
 window without any spike is rejected.
+
+Observation intervals
+---------------------
+A :class:`neo.SpikeTrain` with an ``obs_intervals`` annotation (``[start, stop)`` intervals in
+seconds, shape ``(k, 2)``, as :func:`convseq_neo.io.nwb.read_units` attaches) was observed only
+then: its row of the raster is observed in the bins those intervals overlap
+(:attr:`SpikeRaster.observed`), its spikes outside them are left out, and the significance test
+keeps each spike inside the stretch it was observed in. Trains without the annotation are
+observed over the whole window.
 """
 
 from __future__ import annotations
@@ -49,6 +66,8 @@ import numpy as np
 import quantities as pq
 from neo.core.spiketrainlist import SpikeTrainList
 
+from convseq_neo._memory import check_fit_memory
+from convseq_neo._plausibility import RecordingWarning, check_recording
 from convseq_neo._validation import check_time_quantity
 from convseq_neo.raster import EDGE_TOLERANCE, SpikeRaster, count_bins
 
@@ -64,10 +83,14 @@ except ImportError:  # pragma: no cover - elephant is a dependency
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["to_raster", "plan_raster", "RasterPlan", "as_spiketrains", "width_to_bins"]
+__all__ = ["to_raster", "plan_raster", "RasterPlan", "as_spiketrains", "width_to_bins", "RecordingWarning",
+           "OBS_INTERVALS"]
 
 #: Relative/absolute tolerance (s) when comparing trains' bounds.
 _TIME_TOLERANCE = 1e-9
+
+#: The SpikeTrain annotation that holds a unit's observation intervals (seconds, shape (k, 2)).
+OBS_INTERVALS = "obs_intervals"
 
 _INPUT_TYPES = ("a list of neo.SpikeTrain, a SpikeTrainList, a neo.Segment, an elephant BinnedSpikeTrain or a "
                 "SpikeRaster")
@@ -105,7 +128,14 @@ def to_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq.Q
     ValueError
         Non-time or dimensionless units, a non-positive bin size, ``t_stop <= t_start``, NaN
         spike times, trains with differing bounds without an explicit window, a window without
-        spikes, or a bin size that contradicts the input's own.
+        spikes, a bin size that contradicts the input's own, or a malformed ``obs_intervals``
+        annotation.
+
+    Warns
+    -----
+    RecordingWarning
+        A mostly silent window, a median firing rate that suggests spike times in the wrong unit,
+        or a window longer than a day (see :func:`plan_raster`).
 
     Examples
     --------
@@ -209,6 +239,9 @@ class RasterPlan:
         Shape of the raster :meth:`bin` will return.
     width_bins : int or None
         The ``width`` given to :func:`plan_raster` as a whole number of bins (None without one).
+    n_spikes : int or None
+        Spikes (non-empty cells for a binned input) in the input, at most those that will be
+        binned (the window is not applied yet); None when unknown.
 
     Examples
     --------
@@ -228,6 +261,10 @@ class RasterPlan:
     n_bins: int
     _bin: Callable[[], SpikeRaster] = field(repr=False)
     width_bins: int | None = None
+    n_spikes: int | None = None
+    #: () -> (per-unit spike times in seconds, or a SpikeRaster; per-unit observed intervals or None):
+    #: what :func:`check_recording` reads.
+    _summary: Callable[[], tuple] | None = field(default=None, repr=False)
 
     def bin(self) -> SpikeRaster:
         """Build the raster (the only step whose cost grows with the number of spikes beyond a scan).
@@ -244,14 +281,19 @@ class RasterPlan:
 
 def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq.Quantity | None = None,
                 t_stop: pq.Quantity | None = None, width: pq.Quantity | None = None,
-                name: str = "spiketrains") -> RasterPlan:
+                name: str = "spiketrains", n_patterns: int = 1, n_init: int = 2, n_folds: int = 5,
+                n_surrogates: int = 200) -> RasterPlan:
     """Check an input and its time Quantities, and plan its raster without binning it yet.
 
     The one place where ``bin_size``, ``t_start``, ``t_stop`` and ``width`` become seconds and
     bins, for every caller (:func:`to_raster`, :func:`convseq_neo.detect`,
     :meth:`DetectionResult.find`, :func:`~convseq_neo.analysis.replication.held_out_replication`).
     The Quantities are checked first, then the input (its type, its trains' bounds, NaN spike
-    times; lazy proxies are loaded); nothing is binned until :meth:`RasterPlan.bin`.
+    times, ``obs_intervals`` annotations; lazy proxies are loaded); nothing is binned until
+    :meth:`RasterPlan.bin`. With a ``width`` (a fit is planned), a fit of that many bins must fit
+    in the memory available now (:func:`convseq_neo._memory.check_fit_memory`, from the sizes
+    alone). Last, the spikes are read once for implausible windows and time units
+    (:func:`convseq_neo._plausibility.check_recording`), which warn.
 
     Parameters
     ----------
@@ -266,6 +308,9 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
         rounded, at least 2 bins and at most the window.
     name : str, default "spiketrains"
         Name of the input in messages.
+    n_patterns, n_init, n_folds, n_surrogates : int, default 1, 2, 5, 200
+        The planned fit's :class:`~convseq_neo.core.estimator.ConvSeq` parameters, for the memory
+        check (only with a ``width``).
 
     Returns
     -------
@@ -275,8 +320,18 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
     ------
     TypeError, ValueError
         As :func:`to_raster`; ``ValueError`` also for a ``width`` shorter than 2 bins or longer
-        than the window, and ``TypeError`` for a ``width`` that is not a Quantity. A window
-        without spikes is found by :meth:`RasterPlan.bin`.
+        than the window, or (with a ``width``) a bin size that gives more bins than a fit can
+        hold in the available memory (naming ``bin_size``, the number of bins, the memory needed
+        and available), and ``TypeError`` for a ``width`` that is not a Quantity or a fit
+        parameter that is not an int. A window without spikes is found by :meth:`RasterPlan.bin`.
+
+    Warns
+    -----
+    RecordingWarning
+        More than half of the observed window in stretches without any spike (longer than
+        ``max(1 s, 20 x`` the median population inter-spike interval``)``), a median firing rate
+        over the units that fire below 0.001 Hz or above 1 kHz, or a window longer than one day.
+        Also logged (see :mod:`convseq_neo._plausibility`).
 
     Examples
     --------
@@ -295,9 +350,14 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
     t_stop_s = _optional_seconds(t_stop, "t_stop")
     width_s = _optional_seconds(width, "width", positive=True)
     plan = _plan(spiketrains, bin_size_s, t_start_s, t_stop_s, name)
-    if width_s is None:
-        return plan
-    return replace(plan, width_bins=width_to_bins(width_s, plan.bin_size_s, plan.n_bins))
+    if width_s is not None:
+        plan = replace(plan, width_bins=width_to_bins(width_s, plan.bin_size_s, plan.n_bins))
+        check_fit_memory(plan.n_neurons, plan.n_bins, plan.width_bins, n_patterns, n_init, n_folds,
+                         n_surrogates=n_surrogates, n_spikes=plan.n_spikes, bin_size_s=plan.bin_size_s)
+    if plan._summary is not None:
+        spikes, observed_s = plan._summary()
+        check_recording(spikes, plan.t_start_s, plan.t_stop_s, observed_s)
+    return plan
 
 
 def _plan(spiketrains, bin_size_s: float | None, t_start_s: float | None, t_stop_s: float | None,
@@ -404,22 +464,59 @@ def _plan_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, 
     for index, train in enumerate(trains):
         if train.size and not np.all(np.isfinite(train.magnitude)):
             raise ValueError(f"{name}[{index}] contains NaN or infinite spike times; remove them first")
+    observed_s = _observation_intervals(trains, name)
     bin_size_s = _require_bin_size(bin_size_s)
     start_s, stop_s = _window(starts, stops, t_start_s, t_stop_s, name)
     _check_bin_vs_window(bin_size_s, start_s, stop_s)
     names = tuple(_train_name(train, index) for index, train in enumerate(trains))
+    sizes = np.array([train.size for train in trains], dtype=np.int64)
+
+    def seconds() -> list[np.ndarray]:
+        return [np.asarray(train.magnitude, dtype=float).reshape(-1) * factor for train, factor in zip(trains, factors)]
 
     def build() -> SpikeRaster:
-        sizes = np.array([train.size for train in trains], dtype=np.int64)
-        if sizes.sum():
-            times = np.concatenate([np.asarray(train.magnitude, dtype=float).reshape(-1) * factor
-                                    for train, factor in zip(trains, factors)])
-        else:
-            times = np.zeros(0)
+        times = np.concatenate(seconds()) if sizes.sum() else np.zeros(0)
         neuron = np.repeat(np.arange(len(trains), dtype=np.int64), sizes)
-        return SpikeRaster.from_row_times(times, neuron, len(trains), bin_size_s, start_s, stop_s, unit_names=names)
+        return SpikeRaster.from_row_times(times, neuron, len(trains), bin_size_s, start_s, stop_s, unit_names=names,
+                                          observed_s=observed_s)
 
-    return RasterPlan(bin_size_s, start_s, stop_s, len(trains), count_bins(start_s, stop_s, bin_size_s), build)
+    return RasterPlan(bin_size_s, start_s, stop_s, len(trains), count_bins(start_s, stop_s, bin_size_s), build,
+                      n_spikes=int(sizes.sum()), _summary=lambda: (seconds(), observed_s))
+
+
+def _observation_intervals(trains: list[neo.SpikeTrain], name: str) -> list[np.ndarray | None] | None:
+    """Each train's ``obs_intervals`` annotation as a float ``(k, 2)`` array in seconds (None when absent).
+
+    None when no train has one (every unit observed over the whole window).
+    """
+    if not any(train.annotations.get(OBS_INTERVALS) is not None for train in trains):
+        return None
+    observed: list[np.ndarray | None] = []
+    for index, train in enumerate(trains):
+        value = train.annotations.get(OBS_INTERVALS)
+        if value is None:
+            observed.append(None)
+            continue
+        where = f"{name}[{index}].annotations[{OBS_INTERVALS!r}]"
+        try:
+            if isinstance(value, pq.Quantity):
+                if value.dimensionality.simplified != pq.s.dimensionality:
+                    raise ValueError(f"time units, got '{value.dimensionality}'")
+                value = value.rescale(pq.s).magnitude
+            table = np.array(value, dtype=float)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{where} must be [start, stop) intervals in seconds, shape (k, 2): {err}") from err
+        if table.size == 0:
+            table = table.reshape(0, 2)
+        elif table.shape == (2,):
+            table = table.reshape(1, 2)
+        if table.ndim != 2 or table.shape[1] != 2:
+            raise ValueError(f"{where} must be [start, stop) intervals in seconds, shape (k, 2), got shape "
+                             f"{table.shape}")
+        if not np.isfinite(table).all() or np.any(table[:, 1] < table[:, 0]):
+            raise ValueError(f"{where} must hold finite [start, stop) pairs in seconds with stop >= start")
+        observed.append(table)
+    return observed
 
 
 def _array_backed(trains: SpikeTrainList) -> bool:
@@ -458,7 +555,13 @@ def _plan_multiplexed(trains: SpikeTrainList, bin_size_s, t_start_s, t_stop_s, n
     def build() -> SpikeRaster:
         return SpikeRaster.from_row_times(times, neuron, len(all_ids), bin_size_s, start_s, stop_s, unit_names=names)
 
-    return RasterPlan(bin_size_s, start_s, stop_s, len(all_ids), count_bins(start_s, stop_s, bin_size_s), build)
+    def per_unit() -> tuple[list[np.ndarray], None]:
+        order = np.argsort(neuron, kind="stable")
+        cuts = np.searchsorted(neuron[order], np.arange(1, len(all_ids)))
+        return np.split(times[order], cuts), None
+
+    return RasterPlan(bin_size_s, start_s, stop_s, len(all_ids), count_bins(start_s, stop_s, bin_size_s), build,
+                      n_spikes=int(times.size), _summary=per_unit)
 
 
 def _edge(value_s: float, raster: SpikeRaster, label: str, what: str) -> int:
@@ -507,4 +610,4 @@ def _plan_binned(raster: SpikeRaster, bin_size_s, t_start_s, t_stop_s, name: str
     else:
         sliced = raster
     return RasterPlan(float(sliced.bin_size_s), sliced.t_start_s, sliced.t_stop_s, sliced.n_neurons, sliced.n_bins,
-                      lambda: sliced)
+                      lambda: sliced, n_spikes=sliced.nnz, _summary=lambda: (sliced, None))
