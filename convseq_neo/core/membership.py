@@ -28,16 +28,20 @@ __all__ = ["membership_for_pattern", "pattern_membership", "MEMBERSHIP_COLUMNS"]
 MEMBERSHIP_COLUMNS = ["pattern", "neuron", "score", "pvalue", "member", "lag"]
 
 
+def _entries_in_windows(bins: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Indices into the bin-sorted ``bins`` of the entries in each ``[starts[i], stops[i])``, and each one's count."""
+    lo = np.searchsorted(bins, starts, side="left")
+    hi = np.searchsorted(bins, stops, side="left")
+    index = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if starts.size else np.zeros(0)
+    return index.astype(np.int64), hi - lo
+
+
 def _spikes_in_windows(raster: SpikeRaster, peaks: np.ndarray, width: int):
     """(neuron, occurrence, position-in-window, count) of every spike inside an occurrence window."""
     bins, neuron, counts = raster.by_bin
     half = width // 2
-    lo = np.searchsorted(bins, peaks - half, side="left")
-    hi = np.searchsorted(bins, peaks - half + width, side="left")
-    lengths = hi - lo
+    index, lengths = _entries_in_windows(bins, peaks - half, peaks - half + width)
     occurrence = np.repeat(np.arange(peaks.size), lengths)
-    index = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]) if peaks.size else np.zeros(0, int)
-    index = index.astype(np.int64)
     return neuron[index], occurrence, bins[index] - peaks[occurrence] + half, counts[index]
 
 
@@ -46,11 +50,9 @@ def _flank_rates(raster: SpikeRaster, peaks: np.ndarray, width: int) -> np.ndarr
     bins, neuron, counts = raster.by_bin
     half = width // 2
     starts = np.concatenate([peaks - half - width, peaks - half + width])
+    stops = np.clip(starts + width, 0, raster.n_bins)  # a flank cut by the recording's edge stays outside the window
     starts = np.clip(starts, 0, raster.n_bins)
-    stops = np.clip(starts + width, 0, raster.n_bins)
-    lo = np.searchsorted(bins, starts, side="left")
-    hi = np.searchsorted(bins, stops, side="left")
-    index = np.concatenate([np.arange(a, b) for a, b in zip(lo, hi)]).astype(np.int64)
+    index, _ = _entries_in_windows(bins, starts, stops)
     n_flank_bins = int(np.sum(stops - starts))
     if n_flank_bins == 0:
         return np.zeros(raster.n_neurons)
