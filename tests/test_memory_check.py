@@ -102,8 +102,8 @@ def test_psutil_is_used_without_proc_meminfo(monkeypatch):
 # ---------------------------------------------------------------------------------------------- the estimate
 def test_estimate_grows_with_every_size():
     base = estimate_fit_bytes(60, 100_000, 60)
-    assert estimate_fit_bytes(60, 1_000_000, 60) > 9 * (base - 32e6)
-    assert estimate_fit_bytes(60, 100_000, 60, n_init=4) > 1.8 * (base - 32e6)
+    assert estimate_fit_bytes(60, 1_000_000, 60) > 9 * (base - _memory._FIXED_BYTES)
+    assert estimate_fit_bytes(60, 100_000, 60, n_init=4) > 1.8 * (base - _memory._FIXED_BYTES)
     assert estimate_fit_bytes(60, 100_000, 60, n_folds=2) < base
     assert estimate_fit_bytes(60, 100_000, 60, n_patterns=5) > base
     assert estimate_fit_bytes(6000, 100_000, 600) > estimate_fit_bytes(60, 100_000, 600)
