@@ -33,7 +33,8 @@ the two phases, plus
 
 - the raster: ``64 * S`` bytes (sparse triplets, the copy sorted by bin, the binning's
   temporaries), and ``4 * N * n_bins`` for a dense raster when ``backend="auto"`` would densify
-  it (more than 5 % of the cells non-empty, at most ``MAX_DENSE_CELLS`` cells);
+  it (more than 5 % of the cells non-empty, at most ``MAX_DENSE_CELLS`` cells, and on the CPU only
+  when the sparse Toeplitz operator would not fit);
 - 64 MB that torch and the allocator take on first use (measured 95-124 MB in all for a 50 000-bin
   fit whose sized terms come to 90 MB).
 
@@ -223,8 +224,8 @@ def _terms(n_neurons: int, n_bins: int, width: int, n_patterns: int, n_init: int
         copies = min(n_surrogates, max(1, _SURROGATE_SPIKE_BUDGET // max(1, n_spikes)))
         spikes = float(n_spikes)
     cells = float(n_neurons) * float(n_bins)
-    dense = cells if spikes > _DENSE_DENSITY * cells and cells <= _MAX_DENSE_CELLS else 0.0
-    toeplitz = spikes * width if not dense and spikes * width <= _MAX_TOEPLITZ_ENTRIES else 0.0
+    toeplitz = spikes * width if spikes * width <= _MAX_TOEPLITZ_ENTRIES else 0.0
+    dense = cells if spikes > _DENSE_DENSITY * cells and cells <= _MAX_DENSE_CELLS and not toeplitz else 0.0
     return {
         "fixed": float(_FIXED_BYTES),
         "training": _TRAINING_BYTES * batch * length,

@@ -22,6 +22,7 @@ of bin positions, so a lag of ``l`` bins is ``l * bin_size`` seconds.
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["detect"]
 
 #: ConvSeq parameters that detect() sets itself (everything else is a core option).
-_OWN_PARAMETERS = ("n_patterns", "width", "random_state", "device", "progress")
+_OWN_PARAMETERS = ("n_patterns", "width", "random_state", "device", "n_jobs", "progress")
 _USAGE = ("pass them as time quantities, e.g. detect(spiketrains, bin_size=5 * pq.ms, width=300 * pq.ms): bin_size "
           "is the time resolution (typically 1-10 ms) and width the longest sequence to look for (typically "
           "0.1-1 s, at least 2 bins)")
@@ -57,7 +58,7 @@ def _check_core_options(core_options: dict) -> dict:
 # detect
 # ---------------------------------------------------------------------------------------------
 def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None, t_stop=None, random_state=None,
-           device="auto", progress=False, **core_options) -> DetectionResult:
+           device="auto", n_jobs=None, progress=False, **core_options) -> DetectionResult:
     """Detect repeating spike sequences (convSeq) in Neo/Elephant data.
 
     Learns ``n_patterns`` spatiotemporal filters (one ``N x W`` pattern each), tests every peak of
@@ -87,6 +88,9 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
         Seeds the core (numpy and torch); global random state is never touched.
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
         Where the core runs ("auto": CUDA when available).
+    n_jobs : int, optional
+        Threads (torch and BLAS) of the fit. ``None`` keeps torch's setting (the cores the process
+        may use, or ``OMP_NUM_THREADS``); ``-1`` every core the process may use.
     progress : bool, default False
         Show progress bars.
     **core_options
@@ -162,9 +166,12 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
                        n_init=options.get("n_init", 2), n_folds=options.get("n_folds", 5),
                        n_surrogates=options.get("n_surrogates", 200))
     model = ConvSeq(n_patterns=n_patterns, width=plan.width_bins, random_state=random_state, device=device,
-                    progress=progress, **options)
+                    n_jobs=n_jobs, progress=progress, **options)
     model.check_params()
+    started = time.perf_counter()
     raster = plan.bin()
+    binned = time.perf_counter() - started
     logger.info("detect: %r, width %d bins, %d pattern(s)", raster, model.width, model.n_patterns)
     model.fit(raster)
+    model.timings_ = {"binning": binned, **model.timings_, "total": binned + model.timings_["total"]}
     return DetectionResult._from_model(model, raster, source=spiketrains, applied="fit")

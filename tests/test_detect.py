@@ -470,3 +470,13 @@ def test_only_documented_exceptions_come_out(call):
     result.to_spade_dict()
     result.to_groups(spiketrains)
     result.spike_labels(spiketrains)
+
+
+def test_timings_split_the_detection(small_result):
+    timings = small_result.model.timings_
+    assert set(timings) == {"binning", "training", "significance", "membership", "total"}
+    assert all(value >= 0 for value in timings.values())
+    parts = sum(timings[name] for name in ("binning", "training", "significance", "membership"))
+    assert timings["total"] == pytest.approx(parts, rel=0.05, abs=0.05)
+    assert small_result.model.training_ == "responses"
+    assert small_result.model.n_filter_passes_ >= small_result.model.n_epochs_[0]

@@ -27,6 +27,7 @@ PUBLIC_MODULES = [
     "convseq_neo.io.file_lock",
     "convseq_neo.io.datasets",
     "convseq_neo.synthetic.generate",
+    "convseq_neo.synthetic.session",
     "convseq_neo.synthetic.evaluate",
     "convseq_neo.synthetic.null_suite",
     "convseq_neo.plot.figures",

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 
 import numpy as np
 import pandas as pd
 import torch
 
-from convseq_neo._memory import check_fit_memory
+from convseq_neo._memory import available_memory_bytes, check_fit_memory
+from convseq_neo._threads import limited_threads, resolve_n_jobs
 from convseq_neo._validation import (
     check_nonnegative_float,
     check_positive_int,
@@ -18,11 +20,12 @@ from convseq_neo._validation import (
     resolve_device,
     torch_generator,
 )
+from convseq_neo.core.correlations import CorrelationObjective, coarse_factor, correlation_bytes
 from convseq_neo.core.crossfit import crossfit_test, fold_regions, model_masks
 from convseq_neo.core.membership import pattern_membership
 from convseq_neo.core.objective import default_tv_weight
 from convseq_neo.core.occurrences import occurrence_table, suppress_cross_talk
-from convseq_neo.core.response import MAX_DENSE_CELLS, make_response, response_length
+from convseq_neo.core.response import MAX_DENSE_CELLS, MAX_TOEPLITZ_ENTRIES, make_response, response_length
 from convseq_neo.core.significance import (
     SURROGATES,
     benjamini_hochberg,
@@ -40,6 +43,11 @@ logger = logging.getLogger(__name__)
 __all__ = ["ConvSeq"]
 
 _SIGNIFICANCE = ("crossfit", "random_filters")
+_TRAINING = ("auto", "responses", "correlations")
+#: "auto" trains from correlations only when they take at most this share of the available memory...
+_CORRELATION_MEMORY_SHARE = 0.25
+#: ... and at most this many bytes.
+_MAX_CORRELATION_BYTES = 3 * 2**30
 _N_RANDOM_FILTERS = 64
 
 
@@ -112,6 +120,18 @@ class ConvSeq:
         How responses are computed: over spikes ("events": sparse product, never an ``N x T``
         dense array) or by a dense 1-D convolution ("dense"). "auto" picks by density and size and
         never densifies a raster larger than ``MAX_DENSE_CELLS`` cells.
+    training : {"auto", "responses", "correlations"}, default "auto"
+        How each training epoch's loss is computed. "responses" applies the filters to the raster
+        (``O(nnz W)`` per filter and epoch). "correlations" computes the raster's lag correlations
+        once and each epoch from them (``O(N^2 W)`` per model, independent of the recording's
+        length; ``N^2 (3 W + 2)`` complex numbers per model in memory; see
+        :mod:`convseq_neo.core.correlations`). "auto" uses correlations when the sparse Toeplitz
+        operator would not fit (``nnz * W > MAX_TOEPLITZ_ENTRIES``) and the correlations take at most
+        a quarter of the available memory (at most 3 GB); otherwise responses.
+    n_jobs : int, optional
+        Threads (torch and BLAS) the fit uses; restored afterwards. ``None`` keeps torch's current
+        setting (the cores the process may use, or ``OMP_NUM_THREADS``); ``-1`` uses every core the
+        process may use.
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
         "auto" uses CUDA when available, else the CPU.
     random_state : int, numpy.random.Generator or None
@@ -166,6 +186,17 @@ class ConvSeq:
         Cross-fitting folds used (``n_folds``, fewer for a short recording; 0 for "random_filters").
     backend_ : str
         The response backend used ("events" or "dense").
+    training_ : str
+        How the epochs' losses were computed ("responses" or "correlations").
+    timings_ : dict
+        Wall seconds of the fit's phases: "training" (operators, the reference threshold and the
+        training of every model), "significance" (cross-fitted responses and the surrogate null),
+        "membership" (members, lags and the occurrence table) and "total".
+        :func:`convseq_neo.detect` adds "binning" (and counts it in "total").
+    n_filter_passes_ : int
+        Applications of one filter to the whole recording (a surrogate's fold counted as its share):
+        training epochs with ``training="responses"``, responses, null. Epochs from correlations
+        read no spikes and are not counted.
 
     Notes
     -----
@@ -197,6 +228,14 @@ class ConvSeq:
     to the all-data filter's frame. ``filters_`` are those fit on all the data; membership,
     lags and centres come from the significant occurrences.
 
+    **Training from correlations.** With ``training="correlations"`` (chosen by "auto" for large
+    recordings) the same loss is computed from the raster's lag correlations, anchored where each
+    model's own training windows read (:mod:`convseq_neo.core.correlations`), so the meaning of a
+    p-value is unchanged: a fold's filter still never sees a spike its test windows read, and its
+    peaks are tested against the same surrogates. Filters at least 40 bins wide train first at
+    ``W // 20`` times coarser bins (the full schedule), then at most ``max_epochs // 4`` epochs at
+    full resolution. Occurrence tests, membership and the null still read the spikes.
+
     Examples
     --------
     >>> import numpy as np
@@ -219,8 +258,8 @@ class ConvSeq:
                  tol: float = 1e-4, patience: int = 100, n_init: int = 2, alpha: float = 0.05,
                  significance: str = "crossfit", n_folds: int = 5, n_surrogates: int = 200,
                  surrogates: str = "dither", dither: int | None = None, lag_tolerance: int | None = None,
-                 recenter_every: int = 25, backend: str = "auto", device="auto", random_state=None,
-                 progress: bool = False) -> None:
+                 recenter_every: int = 25, backend: str = "auto", training: str = "auto", device="auto",
+                 n_jobs: int | None = None, random_state=None, progress: bool = False) -> None:
         self.n_patterns = n_patterns
         self.width = width
         self.tv_weight = tv_weight
@@ -240,7 +279,9 @@ class ConvSeq:
         self.lag_tolerance = lag_tolerance
         self.recenter_every = recenter_every
         self.backend = backend
+        self.training = training
         self.device = device
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.progress = progress
 
@@ -340,6 +381,9 @@ class ConvSeq:
         check_positive_int(self.recenter_every, "recenter_every", minimum=0)
         if self.backend not in ("auto", "events", "dense"):
             raise ValueError(f"backend must be 'auto', 'events' or 'dense', got {self.backend!r}")
+        if self.training not in _TRAINING:
+            raise ValueError(f"training must be one of {_TRAINING}, got {self.training!r}")
+        resolve_n_jobs(self.n_jobs)
         resolve_device(self.device)
         check_random_state(self.random_state)
         if not isinstance(self.progress, (bool, np.bool_)):
@@ -387,6 +431,26 @@ class ConvSeq:
         """
         self.check_params()
         raster = self._check_raster(raster)
+        with limited_threads(resolve_n_jobs(self.n_jobs)):
+            return self._fit(raster)
+
+    def _training_kind(self, raster: SpikeRaster, n_models: int) -> str:
+        """ "responses" or "correlations" for this raster (see the ``training`` parameter)."""
+        if self.training != "auto":
+            return self.training
+        width = int(self.width)
+        if raster.nnz * width <= MAX_TOEPLITZ_ENTRIES:
+            return "responses"
+        needed = correlation_bytes(raster.n_neurons, width, n_models)
+        budget = min(_MAX_CORRELATION_BYTES, _CORRELATION_MEMORY_SHARE * available_memory_bytes())
+        if needed > budget:
+            logger.info("training='auto': correlations would need %.0f MB (budget %.0f MB); training on responses",
+                        needed / 2**20, budget / 2**20)
+            return "responses"
+        return "correlations"
+
+    def _fit(self, raster: SpikeRaster) -> ConvSeq:
+        started = time.perf_counter()
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
         generator = torch_generator(rng, device)
@@ -400,16 +464,27 @@ class ConvSeq:
         masks = model_masks(length, regions, width)  # row 0: the all-data model; then one row per fold
         lag_tolerance = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
         op = make_response(raster, width, backend=self.backend, device=device)
-        reference_threshold = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
         settings = TrainingSettings(
             tv_weight=default_tv_weight(width) if self.tv_weight is None else float(self.tv_weight),
             explained_weight=float(self.decorrelation_weight), lr=float(self.lr), max_epochs=int(self.max_epochs),
             min_epochs=int(self.min_epochs), tol=float(self.tol), patience=int(self.patience),
             recenter_every=int(self.recenter_every), progress=bool(self.progress))
+        training = self._training_kind(raster, masks.shape[0])
+        first_objective = None
+        if training == "correlations":
+            first_objective = CorrelationObjective(raster, width, masks, settings.tv_weight, device,
+                                                   coarse_factor=coarse_factor(width))
+            logits = torch.randn((_N_RANDOM_FILTERS, raster.n_neurons, width), generator=generator, device=device)
+            reference_threshold = first_objective.reference_threshold(torch.softmax(logits, dim=-1))
+        else:
+            reference_threshold = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
+        logger.info("fit: training on %s", training)
 
         trained = train_patterns(op, raster, masks, n_patterns, int(self.n_init), settings, reference_threshold,
-                                 lag_tolerance, alpha, generator)
+                                 lag_tolerance, alpha, generator, training=training, first_objective=first_objective)
+        del first_objective
         filters = trained.filters[0]
+        trained_at = time.perf_counter()
         with torch.no_grad():
             responses = op(torch.as_tensor(filters, device=device)).cpu().numpy()
         if crossfit:
@@ -419,6 +494,7 @@ class ConvSeq:
                                    dither=self.dither)
         else:
             tested = random_filter_test(responses, width, reference_threshold)
+        tested_at = time.perf_counter()
         significant = tested.significant
         membership, offsets, spans = pattern_membership(raster, tested.pattern[significant],
                                                         tested.peak_bin[significant], n_patterns, width,
@@ -426,7 +502,12 @@ class ConvSeq:
         occurrences = suppress_cross_talk(occurrence_table(tested.pattern, tested.peak_bin, tested.height,
                                                            tested.pvalue, significant, offsets, spans),
                                           lag_tolerance)
+        finished = time.perf_counter()
 
+        self.training_ = training
+        self.timings_ = {"training": trained_at - started, "significance": tested_at - trained_at,
+                         "membership": finished - tested_at, "total": finished - started}
+        self.n_filter_passes_ = int(op.n_passes + (n_patterns * int(self.n_surrogates) if crossfit else 0))
         self.backend_ = op.name
         self.n_folds_ = n_folds
         self.random_filter_threshold_ = reference_threshold

@@ -142,6 +142,12 @@ def surrogate_bins(raster: SpikeRaster, n_copies: int, rng: np.random.Generator,
     ((3, 3), True, True)
     """
     start, length = _interval_of_entries(raster)
+    return _shifted_entries(raster, start, length, n_copies, rng, method, dither)
+
+
+def _shifted_entries(raster: SpikeRaster, start: np.ndarray, length: np.ndarray, n_copies: int,
+                     rng: np.random.Generator, method: str, dither: int) -> np.ndarray:
+    """:func:`surrogate_bins` given each entry's observed interval (``start``, ``length``), drawn the same way."""
     if method == "dither":
         offsets = rng.integers(-int(dither), int(dither) + 1, size=(n_copies, raster.nnz))
         position = np.mod(raster.bin_index - start + offsets, 2 * length)
@@ -153,21 +159,135 @@ def surrogate_bins(raster: SpikeRaster, n_copies: int, rng: np.random.Generator,
     raise ValueError(f"method must be one of {SURROGATES}, got {method!r}")
 
 
-def _region_copies(raster: SpikeRaster, shifted_bins: np.ndarray, start: int, stop: int, width: int):
-    """Lay the part of each surrogate that region ``[start, stop)`` reads side by side, with empty gaps.
 
-    Returns the compact raster and, for each copy, where the region's response starts in it.
+def _compact_entries(neuron: np.ndarray, counts: np.ndarray, shifted_bins: np.ndarray, start: int, stop: int,
+                     width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray]:
+    """The entries that region ``[start, stop)`` reads in each copy, laid side by side with empty gaps.
+
+    ``neuron`` and ``counts`` describe the entries (columns of ``shifted_bins``, one row per copy).
+    Returns their neurons, compact bins and counts, the compact length in bins, and for each copy
+    where the region's response starts in it.
     """
     low, high = start - width, stop + width  # superset of the bins the region's windows read
     stride = (high - low) + width + 1
     n_copies = shifted_bins.shape[0]
     inside = (shifted_bins >= low) & (shifted_bins < high)
-    copy_index = np.nonzero(inside)[0]
-    bins = shifted_bins[inside] - low + copy_index * stride
-    neuron = np.broadcast_to(raster.neuron_index, shifted_bins.shape)[inside]
-    counts = np.broadcast_to(raster.counts, shifted_bins.shape)[inside]
-    compact = SpikeRaster(neuron, bins, counts, raster.n_neurons, max(1, n_copies * stride))
-    return compact, start - low + np.arange(n_copies) * stride
+    copy_index, entry = np.nonzero(inside)
+    bins = shifted_bins[copy_index, entry] - low + copy_index * stride
+    return neuron[entry], bins, counts[entry], max(1, n_copies * stride), start - low + np.arange(n_copies) * stride
+
+
+def _region_copies(raster: SpikeRaster, shifted_bins: np.ndarray, start: int, stop: int, width: int):
+    """Lay the part of each surrogate that region ``[start, stop)`` reads side by side, with empty gaps.
+
+    Returns the compact raster and, for each copy, where the region's response starts in it.
+    """
+    neuron, bins, counts, n_bins, origins = _compact_entries(raster.neuron_index, raster.counts, shifted_bins,
+                                                             start, stop, width)
+    return SpikeRaster(neuron, bins, counts, raster.n_neurons, n_bins), origins
+
+
+def _uniform_rows(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each filter's uniform level and which of its rows hold exactly that constant.
+
+    A row is uniform when all its weights equal the filter's most common constant row value
+    (``1 / W`` after :func:`~convseq_neo.core.crossfit.restrict_to_members`).
+
+    Returns
+    -------
+    level : ndarray, shape (F,)
+        The level (NaN for a filter with no constant row).
+    uniform : ndarray of bool, shape (F, N)
+    """
+    constant = np.all(filters == filters[:, :, :1], axis=2)
+    level = np.full(filters.shape[0], np.nan)
+    uniform = np.zeros(constant.shape, dtype=bool)
+    for index in np.flatnonzero(constant.any(axis=1)):
+        values, counts = np.unique(filters[index, constant[index], 0], return_counts=True)
+        level[index] = values[np.argmax(counts)]
+        uniform[index] = constant[index] & (filters[index, :, 0] == level[index])
+    return level, uniform
+
+
+@dataclass(frozen=True)
+class _UniformGroup:
+    """Filters of one region sharing the same non-uniform rows, applied through the uniform-row shortcut."""
+
+    indices: np.ndarray  # the filters (positions in ``filters``)
+    levels: np.ndarray  # their uniform levels
+    n_rows: int  # number of non-uniform rows
+    entries: np.ndarray  # the raster entries of the non-uniform rows' neurons
+    local_neuron: np.ndarray  # those entries' neurons, renumbered 0 .. n_rows - 1
+    excess: torch.Tensor | None  # (k, n_rows, W): the non-uniform rows minus each filter's level
+
+
+def _uniform_groups(raster: SpikeRaster, filters: np.ndarray, indices: list[int], level: np.ndarray,
+                    uniform: np.ndarray, device: torch.device) -> list[_UniformGroup]:
+    """Group the filters ``indices`` (all with a uniform row) by their set of non-uniform rows."""
+    by_rows: dict[bytes, list[int]] = {}
+    for index in indices:
+        by_rows.setdefault(np.packbits(~uniform[index]).tobytes(), []).append(index)
+    groups = []
+    for members in by_rows.values():
+        rows = np.flatnonzero(~uniform[members[0]])
+        entries = np.flatnonzero(~uniform[members[0]][raster.neuron_index])
+        renumber = np.cumsum(~uniform[members[0]]) - 1
+        excess = None
+        if rows.size:
+            values = filters[members][:, rows] - level[members][:, None, None]
+            excess = torch.as_tensor(values, dtype=torch.float32, device=device)
+        groups.append(_UniformGroup(np.asarray(members), level[members], int(rows.size), entries,
+                                    renumber[raster.neuron_index[entries]], excess))
+    return groups
+
+
+def _cumulative_counts(shifted_bins: np.ndarray, counts: np.ndarray, n_bins: int) -> np.ndarray:
+    """Spikes (all neurons) before each bin of each copy: ``(n_copies, n_bins + 1)``, starting at 0."""
+    weights = np.asarray(counts, dtype=np.float64)
+    cumulative = np.zeros((shifted_bins.shape[0], n_bins + 1))
+    for copy, bins in enumerate(shifted_bins):
+        np.cumsum(np.bincount(bins, weights=weights, minlength=n_bins), out=cumulative[copy, 1:])
+    return cumulative
+
+
+def _window_counts(cumulative: np.ndarray, start: int, stop: int, width: int) -> np.ndarray:
+    """Spikes in the window of each response time of ``[start, stop)``, per copy: ``(n_copies, stop - start)``.
+
+    The window of response time ``t`` is ``[t - W // 2, t - W // 2 + W)``, clipped to the raster,
+    as in :class:`~convseq_neo.core.response.StreamingResponse`.
+    """
+    n_bins = cumulative.shape[1] - 1
+    first = np.arange(start, stop) - width // 2
+    return cumulative[:, np.clip(first + width, 0, n_bins)] - cumulative[:, np.clip(first, 0, n_bins)]
+
+
+def _uniform_shortcut_heights(raster: SpikeRaster, shifted_bins: np.ndarray,
+                              plans: dict[tuple[int, int], list[_UniformGroup]], width: int,
+                              device: torch.device, heights: list[list[np.ndarray]]) -> None:
+    """Null peak heights of the filters in ``plans`` on the copies ``shifted_bins``, appended to ``heights``.
+
+    A filter's response is its level times the window's spike count (all neurons), plus the
+    streamed response of its non-uniform rows minus the level, over those rows' spikes only.
+    """
+    cumulative = _cumulative_counts(shifted_bins, raster.counts, raster.n_bins)
+    for (start, stop), groups in plans.items():
+        window = _window_counts(cumulative, start, stop, width)
+        for group in groups:
+            excess = None
+            if group.excess is not None and group.entries.size:
+                neuron, bins, counts, n_bins, origins = _compact_entries(
+                    group.local_neuron, raster.counts[group.entries], shifted_bins[:, group.entries], start, stop,
+                    width)
+                op = StreamingResponse(SpikeRaster(neuron, bins, counts, group.n_rows, n_bins), width, device,
+                                       torch.float32)
+                with torch.no_grad():
+                    excess = op(group.excess).cpu().numpy()
+            for copy in range(shifted_bins.shape[0]):
+                for row, (index, level) in enumerate(zip(group.indices, group.levels)):
+                    response = level * window[copy]
+                    if excess is not None:
+                        response += excess[row, origins[copy]:origins[copy] + stop - start]
+                    heights[index].append(peaks_in_region(response, 0, stop - start, width)[1])
 
 
 def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
@@ -176,7 +296,11 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
     """Peak heights of fixed ``filters`` on surrogates of the raster, within each filter's region.
 
     Each filter is applied only to the part of each surrogate its region reads, so testing
-    ``n_folds`` folds costs about as much as one pass over the surrogates.
+    ``n_folds`` folds costs about as much as one pass over the surrogates. Rows that are exactly
+    uniform (as :func:`~convseq_neo.core.crossfit.restrict_to_members` leaves non-members) are not
+    streamed: together they add the level ``1 / W`` times the window's spike count, a moving sum,
+    so a filter with a uniform row costs about ``W`` times the spikes of its other rows' neurons
+    instead of ``W`` times all spikes; the heights are the same up to float32 rounding.
 
     Parameters
     ----------
@@ -195,23 +319,34 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
         One array of null peak heights per filter, pooled over surrogates.
     """
     dither = width if dither is None else int(dither)
+    filters = np.asarray(filters)
     per_group = max(1, SURROGATE_SPIKE_BUDGET // max(1, raster.nnz))
+    # the spike counts before each bin take n_bins values per copy: at most this many copies at a time
+    per_window = max(1, SURROGATE_SPIKE_BUDGET // raster.n_bins)
     heights: list[list[np.ndarray]] = [[] for _ in range(filters.shape[0])]
-    by_region: dict[tuple[int, int], list[int]] = {}
+    level, uniform = _uniform_rows(filters)
+    streamed: dict[tuple[int, int], list[int]] = {}
+    shortcut: dict[tuple[int, int], list[int]] = {}
     for index, region in enumerate(regions):
-        by_region.setdefault(tuple(region), []).append(index)
+        (streamed if np.isnan(level[index]) else shortcut).setdefault(tuple(region), []).append(index)
+    plans = {region: _uniform_groups(raster, filters, members, level, uniform, device)
+             for region, members in shortcut.items()}
+    start, length = _interval_of_entries(raster)
     done = 0
     while done < n_surrogates:
         n_copies = min(per_group, n_surrogates - done)
-        shifted = surrogate_bins(raster, n_copies, rng, method, dither)
-        for (start, stop), members in by_region.items():
-            compact, origins = _region_copies(raster, shifted, start, stop, width)
+        shifted = _shifted_entries(raster, start, length, n_copies, rng, method, dither)
+        for first in range(0, n_copies if plans else 0, per_window):
+            _uniform_shortcut_heights(raster, shifted[first:first + per_window], plans, width, device, heights)
+        for (region_start, region_stop), members in streamed.items():
+            compact, origins = _region_copies(raster, shifted, region_start, region_stop, width)
             op = StreamingResponse(compact, width, device, torch.float32)
             with torch.no_grad():
                 responses = op(torch.as_tensor(filters[members], dtype=torch.float32, device=device)).cpu().numpy()
             for origin in origins:
                 for row, index in enumerate(members):
-                    heights[index].append(peaks_in_region(responses[row], origin, origin + stop - start, width)[1])
+                    heights[index].append(
+                        peaks_in_region(responses[row], origin, origin + region_stop - region_start, width)[1])
         done += n_copies
         if progress_bar is not None:
             progress_bar.update(n_copies)

@@ -16,8 +16,8 @@ from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["TrainingSettings", "TrainingOutcome", "TrainedPatterns", "train_filters", "train_patterns", "shift_rows",
-           "explained_times", "split_times"]
+__all__ = ["TrainingSettings", "TrainingOutcome", "TrainedPatterns", "ResponseObjective", "make_objective",
+           "train_filters", "train_patterns", "shift_rows", "explained_times", "split_times"]
 
 
 @dataclass(frozen=True)
@@ -96,30 +96,63 @@ class _Recentring:
         return shifts
 
 
-def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_mask: torch.Tensor,
-                  settings: TrainingSettings, generator: torch.Generator,
-                  initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
-    """Train a batch of independent filters on one response operator.
+class ResponseObjective:
+    """The convSeq loss computed from the filters' responses to the raster (every epoch reads every spike).
 
-    Each filter ``b`` has its own training times ``train_mask[b]`` and explained times
-    ``explained_mask[b]``; filters do not interact, so one pass trains several restarts and
-    cross-fitting folds at once. Full-batch Adam on the softmax logits, from standard-normal
-    logits or from ``initial_logits``. Every
-    ``settings.recenter_every`` epochs each filter's pattern is moved back to the window centre
-    (logits and Adam moments together). Training stops when, after ``min_epochs``, every filter's
-    best loss has improved by less than ``tol`` (relative) over the last ``patience`` epochs, or at
-    ``max_epochs``.
+    Parameters
+    ----------
+    op : response operator
+        From :func:`~convseq_neo.core.response.make_response`.
+    raster : SpikeRaster
+    train_mask, explained_mask : Tensor of bool, shape (B, L)
+        Each filter's training times and the times already explained by earlier patterns.
+    settings : TrainingSettings
     """
-    n_batch = train_mask.shape[0]
-    shape = (n_batch, op.n_neurons, op.width)
+
+    def __init__(self, op, raster: SpikeRaster, train_mask: torch.Tensor, explained_mask: torch.Tensor,
+                 settings: TrainingSettings) -> None:
+        self.op = op
+        self.n_neurons, self.width, self.device, self.dtype = op.n_neurons, op.width, op.device, op.dtype
+        self.train_mask = train_mask
+        self.explained_mask = explained_mask
+        self.settings = settings
+        self._recentring = _Recentring(raster, op.width) if settings.recenter_every > 0 else None
+        self._responses = None
+
+    def losses(self, filters: torch.Tensor) -> torch.Tensor:
+        """Loss of each filter (differentiable); keeps the responses for :meth:`recenter_shifts`."""
+        responses = self.op(filters)
+        self._responses = responses
+        return convseq_loss(responses, self.train_mask, self.explained_mask, self.settings.tv_weight,
+                            self.settings.explained_weight)
+
+    def recenter_shifts(self, filters: torch.Tensor) -> np.ndarray:
+        """Shifts for the filters of the latest :meth:`losses` call, from where they meet the data at top peaks."""
+        return self._recentring.shifts(filters.detach().cpu().numpy(), self._responses.detach().cpu().numpy(),
+                                       self.train_mask.cpu().numpy() & ~self.explained_mask.cpu().numpy())
+
+
+def train_filters(objective, n_batch: int, settings: TrainingSettings, generator: torch.Generator,
+                  initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
+    """Train a batch of independent filters on one objective.
+
+    Each filter ``b`` has its own training times and explained times (held by ``objective``: a
+    :class:`ResponseObjective` or a :class:`~convseq_neo.core.correlations.CorrelationObjective`);
+    filters do not interact, so one pass trains several restarts and cross-fitting folds at once.
+    Full-batch Adam on the softmax logits, from standard-normal logits or from ``initial_logits``.
+    Every ``settings.recenter_every`` epochs each filter's pattern is moved back to the window
+    centre (logits and Adam moments together). Training stops when, after ``min_epochs``, every
+    filter's best loss has improved by less than ``tol`` (relative) over the last ``patience``
+    epochs, or at ``max_epochs``.
+    """
+    shape = (n_batch, objective.n_neurons, objective.width)
     if initial_logits is None:
-        logits = torch.randn(shape, generator=generator, device=op.device, dtype=op.dtype)
+        logits = torch.randn(shape, generator=generator, device=objective.device, dtype=objective.dtype)
     else:
-        logits = initial_logits.detach().clone().to(device=op.device, dtype=op.dtype)
+        logits = initial_logits.detach().clone().to(device=objective.device, dtype=objective.dtype)
     first_moment = torch.zeros_like(logits)
     second_moment = torch.zeros_like(logits)
     beta1, beta2, eps = 0.9, 0.999, 1e-8
-    recentring = _Recentring(raster, op.width) if settings.recenter_every > 0 else None
     # Preallocated: small per-epoch allocations between the large torch temporaries fragment the heap
     # (glibc's dynamic mmap threshold), which made the resident memory grow by megabytes per epoch.
     history = np.full((settings.max_epochs, n_batch), np.nan)
@@ -131,8 +164,7 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
     for epoch in range(settings.max_epochs):
         logits.requires_grad_(True)
         filters = torch.softmax(logits, dim=-1)
-        responses = op(filters)
-        losses = convseq_loss(responses, train_mask, explained_mask, settings.tv_weight, settings.explained_weight)
+        losses = objective.losses(filters)
         (grad,) = torch.autograd.grad(losses.sum(), logits)
         logits = logits.detach()
         step_count += 1
@@ -146,9 +178,9 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
         np.minimum(best_history[epoch - 1] if epoch else best_history[0], history[epoch], out=best_history[epoch])
         n_done = epoch + 1
         bar.update(1)
-        if recentring is not None and (epoch + 1) % settings.recenter_every == 0 and epoch + 1 < settings.max_epochs:
-            shifts = recentring.shifts(filters.detach().cpu().numpy(), responses.detach().cpu().numpy(),
-                                       train_mask.cpu().numpy() & ~explained_mask.cpu().numpy())
+        if (settings.recenter_every > 0 and (epoch + 1) % settings.recenter_every == 0
+                and epoch + 1 < settings.max_epochs):
+            shifts = objective.recenter_shifts(filters.detach())
             if np.any(shifts != 0):
                 with torch.no_grad():
                     row_fill = logits.median(dim=-1, keepdim=True).values
@@ -163,8 +195,7 @@ def train_filters(op, raster: SpikeRaster, train_mask: torch.Tensor, explained_m
                 break
     bar.close()
     with torch.no_grad():
-        final = convseq_loss(op(torch.softmax(logits, dim=-1)), train_mask, explained_mask, settings.tv_weight,
-                             settings.explained_weight).cpu().numpy().astype(float)
+        final = objective.losses(torch.softmax(logits, dim=-1)).cpu().numpy().astype(float)
     logger.info("%s: %s after %d epochs", settings.description, stop_reason, n_done)
     return TrainingOutcome(logits.detach(), final, history[:n_done].copy(), n_done, stop_reason)
 
@@ -224,9 +255,61 @@ def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, w
     return split
 
 
+def train_coarse_to_fine(objective, n_batch: int, settings: TrainingSettings, generator: torch.Generator,
+                         initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
+    """:func:`train_filters`, first at coarse bins when ``objective`` has a coarse version.
+
+    The coarse filters (``objective.coarse``, bins ``c`` times longer) train on the full schedule;
+    each coarse bin's logit is then repeated over its ``c`` fine bins (the same weight spread
+    evenly) and training goes on at full resolution for at most ``max_epochs // 4`` epochs (at
+    least ``patience + 1``), where the stopping rule may end it after ``patience + 1`` epochs. The
+    loss history holds both stages, coarse first.
+    """
+    coarse = getattr(objective, "coarse", None)
+    if coarse is None:
+        return train_filters(objective, n_batch, settings, generator, initial_logits)
+    factor = -(-objective.width // coarse.width)
+    first = train_filters(coarse, n_batch, replace(settings, description=settings.description + " (coarse)"),
+                          generator, None if initial_logits is None else initial_logits[..., ::factor])
+    logits = first.logits.repeat_interleave(factor, dim=-1)[..., :objective.width]
+    fine = replace(settings, min_epochs=min(settings.min_epochs, settings.patience + 1),
+                   max_epochs=max(settings.patience + 1, settings.max_epochs // 4))
+    second = train_filters(objective, n_batch, fine, generator, logits)
+    return TrainingOutcome(second.logits, second.final_loss, np.concatenate([first.loss_history, second.loss_history]),
+                           first.n_epochs + second.n_epochs, second.stop_reason)
+
+
+def make_objective(training: str, op, raster: SpikeRaster, train_masks: np.ndarray, explained_masks: np.ndarray,
+                   n_per_model: int, settings: TrainingSettings):
+    """The loss of ``n_per_model`` filters per model: from responses or from lag correlations.
+
+    Parameters
+    ----------
+    training : {"responses", "correlations"}
+    op : response operator
+    raster : SpikeRaster
+    train_masks, explained_masks : ndarray of bool, shape (n_models, L)
+        Each model's training times and the times its earlier patterns explained.
+    n_per_model : int
+        Filters trained together per model (grouped model after model).
+    settings : TrainingSettings
+    """
+    if training == "correlations":
+        from convseq_neo.core.correlations import CorrelationObjective, coarse_factor
+
+        penalty = train_masks & explained_masks
+        return CorrelationObjective(raster, op.width, train_masks & ~explained_masks, settings.tv_weight, op.device,
+                                    penalty_masks=penalty, explained_weight=settings.explained_weight,
+                                    coarse_factor=1 if penalty.any() else coarse_factor(op.width))
+    return ResponseObjective(op, raster, torch.as_tensor(np.repeat(train_masks, n_per_model, axis=0), device=op.device),
+                             torch.as_tensor(np.repeat(explained_masks, n_per_model, axis=0), device=op.device),
+                             settings)
+
+
 def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns: int, n_init: int,
                    settings: TrainingSettings, threshold: float, lag_tolerance: int, alpha: float,
-                   generator: torch.Generator) -> TrainedPatterns:
+                   generator: torch.Generator, training: str = "responses",
+                   first_objective=None) -> TrainedPatterns:
     """Learn ``n_patterns`` filters one after another, for every model at once.
 
     Each model (a row of ``model_masks``: the times it trains on) trains ``n_init`` restarts per
@@ -251,39 +334,46 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
     alpha : float
         False discovery rate of the membership test used to split occurrences.
     generator : torch.Generator
+    training : {"responses", "correlations"}
+        How each epoch's loss is computed (:func:`make_objective`).
+    first_objective : optional
+        The first pattern's objective, when already built (``n_init`` filters per model, nothing
+        explained).
 
     Returns
     -------
     TrainedPatterns
     """
     width = op.width
-    device = op.device
     n_models, length = model_masks.shape
-    train_mask = torch.as_tensor(np.repeat(model_masks, n_init, axis=0), device=device)
     explained = np.zeros((n_models, length), dtype=bool)
     model_filters = np.zeros((n_models, n_patterns, raster.n_neurons, width), dtype=np.float32)
     histories, n_epochs, reasons = [], [], []
     for pattern in range(n_patterns):
         step = replace(settings, description=f"pattern {pattern + 1}/{n_patterns}")
-        explained_t = torch.as_tensor(np.repeat(explained, n_init, axis=0), device=device)
-        outcome = train_filters(op, raster, train_mask, explained_t, step, generator)
+        if pattern == 0 and first_objective is not None:
+            objective = first_objective
+        else:
+            objective = make_objective(training, op, raster, model_masks, explained, n_init, step)
+        outcome = train_coarse_to_fine(objective, n_models * n_init, step, generator)
+        del objective
         final = outcome.final_loss.reshape(n_models, n_init)
         best = final.argmin(axis=1)
         chosen = np.arange(n_models) * n_init + best
         with torch.no_grad():
             filters = torch.softmax(outcome.logits[chosen], dim=-1)
-            responses = op(filters).cpu().numpy()
         history = outcome.loss_history[:, chosen[0]]
         if n_patterns > 1:
+            with torch.no_grad():
+                responses = op(filters).cpu().numpy()
             split = split_times(raster, responses, model_masks & ~explained, width, threshold, lag_tolerance, alpha)
             if split.any():
                 logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
                             "keeping the stronger group", pattern, int(split.any(axis=1).sum()), n_models)
-                outcome = train_filters(
-                    op, raster, torch.as_tensor(model_masks, device=device),
-                    torch.as_tensor(explained | split, device=device),
-                    replace(step, description=step.description + " (split)"), generator,
-                    initial_logits=outcome.logits[chosen])
+                objective = make_objective(training, op, raster, model_masks, explained | split, 1, step)
+                outcome = train_filters(objective, n_models, replace(step, description=step.description + " (split)"),
+                                        generator, initial_logits=outcome.logits[chosen])
+                del objective
                 with torch.no_grad():
                     filters = torch.softmax(outcome.logits, dim=-1)
                     responses = op(filters).cpu().numpy()
