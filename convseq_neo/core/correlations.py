@@ -84,7 +84,7 @@ def anchor_runs(mask: np.ndarray, width: int) -> list[tuple[int, int]]:
 
     Examples
     --------
-    >>> anchor_runs(np.r_[np.ones(100, bool), np.zeros(50, bool), np.ones(30, bool)], 10)
+    >>> anchor_runs(np.r_[np.ones(100, bool), np.zeros(50, bool), np.ones(10, bool)], 10)
     [(5, 94)]
     """
     half = int(width) // 2
