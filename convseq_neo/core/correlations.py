@@ -203,6 +203,17 @@ class CorrelationObjective:
         Explained times at which a response above the mean is penalised (later patterns); these
         responses are computed from the spikes (a sparse product over those times only).
     explained_weight : float
+    coarse_factor : int, default 1
+        With ``c > 1``, also build ``self.coarse``: the same models at bins ``c`` times longer
+        (filters ``ceil(W / c)`` bins wide), for the first stage of training
+        (:func:`~convseq_neo.core.training.train_coarse_to_fine`).
+
+    Examples
+    --------
+    >>> raster = SpikeRaster([0, 1, 0, 1], [10, 12, 30, 32], [1, 1, 1, 1], 2, 60)
+    >>> objective = CorrelationObjective(raster, 6, np.ones((1, 61), dtype=bool), tv_weight=0.2)  # 61 response bins
+    >>> objective.losses(torch.full((1, 2, 6), 1 / 6)).shape
+    torch.Size([1])
     """
 
     def __init__(self, raster: SpikeRaster | None, width: int, model_masks: np.ndarray | None, tv_weight: float,
@@ -320,7 +331,6 @@ class CorrelationObjective:
         """The random-filter threshold (mean of the means plus ``n_sd`` mean SDs) from model 0's statistics."""
         stats = self.models[0]
         with torch.no_grad():
-            second = torch.zeros(filters.shape[0], device=self.device)
             spectrum = torch.fft.rfft(filters, n=self.size, dim=-1).permute(2, 1, 0)
             product = torch.fft.irfft(torch.bmm(stats.spectra, spectrum).permute(2, 1, 0), n=self.size,
                                       dim=-1)[..., :self.width]

@@ -17,7 +17,7 @@ from convseq_neo.raster import SpikeRaster
 logger = logging.getLogger(__name__)
 
 __all__ = ["TrainingSettings", "TrainingOutcome", "TrainedPatterns", "ResponseObjective", "make_objective",
-           "train_filters", "train_patterns", "shift_rows", "explained_times", "split_times"]
+           "train_coarse_to_fine", "train_filters", "train_patterns", "shift_rows", "explained_times", "split_times"]
 
 
 @dataclass(frozen=True)
