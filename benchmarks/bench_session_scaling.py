@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,8 +34,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_session import run_child  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 OCCURRENCES_PER_MINUTE = 3
 FULL_UNITS = (100, 300, 1000)
 FULL_MINUTES = (10, 30, 60, 120)
@@ -45,45 +44,12 @@ QUICK_MINUTES = (5, 10)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
 
 
-def kill_group(process: subprocess.Popen) -> None:
-    """Kill the process group of a case started with ``start_new_session`` (only that group) and reap it."""
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    process.communicate()
-
-
 def run_case(units: int, minutes: float, seed: int, jobs: int, device: str, timeout: float,
              detect_options: list[str] = ()) -> dict:
-    """One case in a fresh subprocess (its own process group, killed whole at ``timeout``)."""
+    """One planted case, run as ``bench_session.py`` runs its own (a fresh process group, killed at ``timeout``)."""
     occurrences = round(OCCURRENCES_PER_MINUTE * minutes)
-    case = {"units": units, "minutes": minutes, "occurrences": occurrences, "seed": seed}
-    command = [sys.executable, str(HERE / "bench_session.py"), "--child", "--units", str(units), "--minutes",
-               str(minutes), "--occurrences", str(occurrences), "--seed", str(seed), "--plant", "1", "--jobs",
-               str(jobs), "--device", device]
-    for option in detect_options:
-        command += ["--set", option]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True)
-    try:
-        stdout, stderr = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        kill_group(process)
-        return {**case, "status": f"timed out after {timeout:.0f} s", "timed_out": True,
-                "process_s": time.perf_counter() - started}
-    except BaseException:  # Ctrl-C or SIGTERM (see main): never leave the case behind
-        kill_group(process)
-        raise
-    elapsed = time.perf_counter() - started
-    for line in stdout.splitlines():
-        if line.startswith("RESULT "):
-            row = json.loads(line[len("RESULT "):])
-            status = f"failed: {row['error']}" if "error" in row else "ok"
-            return {**case, **row, "status": status, "process_s": elapsed}
-    tail = stderr.strip().splitlines()[-1][-300:] if stderr.strip() else ""
-    return {**case, "status": f"failed (exit {process.returncode}): {tail}", "error": tail, "process_s": elapsed}
+    row = run_child(units, minutes, occurrences, seed, True, jobs, device, timeout, detect_options)
+    return {"occurrences": occurrences, **row}
 
 
 def fit_slope(rows: list[dict]) -> dict | None:
