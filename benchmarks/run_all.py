@@ -4,15 +4,19 @@ Quick (< 15 min on 2 idle cores): the per-epoch speed table on CA1 (``bench_core
 end-to-end comparison of every method on the small planted recording with peers capped, a coarse
 accuracy grid, and convseq_neo on the paper's recipe on CA1 (``bench_peers.py --quick``), and
 ``detect`` end to end on a 300-unit, 5-minute synthetic session, planted and null
-(``bench_session.py --quick``).
+(``bench_session.py --quick``), and weak sequences against the paper's in-sample pattern on two
+cells of the CA1 crop, two 15-member sequences through ``detect``, short recordings and a short
+sequence (``bench_sensitivity.py --quick``).
 
 Full (hours): ``bench_core.py`` (whole fits), ``bench_peers.py --full`` (full grid, the paper's recipe
 with every peer, 10-minute cap per peer run), ``bench_scaling.py`` (scaling of the event path),
 ``bench_ca1.py`` (the CA1 place-cell analysis over five seeds), ``bench_null.py`` (false detections on
 the null suite, seeds 0-4), ``bench_planted.py`` (sensitivity on the planted cases, per null),
 ``bench_session.py`` (``detect`` end to end on a 300-unit, 30-minute session: time, memory, F1, and
-false detections over seeds 0-4) and ``bench_session_scaling.py`` (the whole detection's time and
-memory for 100-1000 units x 10-120 minutes).
+false detections over seeds 0-4), ``bench_session_scaling.py`` (the whole detection's time and
+memory for 100-1000 units x 10-120 minutes) and ``bench_sensitivity.py --full --resume`` (weak
+sequences and several patterns: the whole grid, seeds 0-2; it resumes from the rows already in
+``results/bench_sensitivity.jsonl``).
 
 Each script writes its JSON and PNG under ``benchmarks/results/``; this one adds
 ``run_all[_quick].json`` (the machine, the command, each script's wall time and exit status) and
@@ -44,11 +48,11 @@ def main() -> None:
 
     quick = not args.full
     steps = ([["bench_core.py", "--quick"], ["bench_peers.py", "--quick", "--threads", str(args.threads)],
-              ["bench_session.py", "--quick"]] if quick
+              ["bench_session.py", "--quick"], ["bench_sensitivity.py", "--quick"]] if quick
              else [["bench_core.py"], ["bench_peers.py", "--full", "--threads", str(args.threads)],
                    ["bench_scaling.py", "--threads", str(args.threads)], ["bench_ca1.py"],
                    ["bench_null.py", "--jobs", "2"], ["bench_planted.py", "--jobs", "2"], ["bench_session.py"],
-                   ["bench_session_scaling.py"]])
+                   ["bench_session_scaling.py"], ["bench_sensitivity.py", "--full", "--resume"]])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads)}
     command = " ".join([Path(sys.executable).name, *sys.argv])
@@ -67,7 +71,8 @@ def main() -> None:
     sections = [f"# Benchmarks ({'quick' if quick else 'full'})\n", f"Command: `{command}` (from the repository root: "
                 f"`make {'bench' if quick else 'bench-full'}`)\n", f"Machine: `{json.dumps(info)}`\n",
                 f"Total wall time: {total:.0f} s; load average at the end: {os.getloadavg()}\n"]
-    for name in ("bench_core", "bench_peers", "bench_scaling", "bench_ca1", "bench_session", "bench_session_scaling"):
+    for name in ("bench_core", "bench_peers", "bench_scaling", "bench_ca1", "bench_session", "bench_session_scaling",
+                 "bench_sensitivity"):
         path = RESULTS / f"{name}{suffix}.json"
         if not path.exists():
             continue
