@@ -5,9 +5,11 @@ the other folds (with a guard band of ``W`` bins, so no training window overlaps
 and only that fold's response to its own, unseen data is tested. Because the tested filter never
 saw the tested data, the null distribution of its peak heights can be sampled exactly by applying
 the same fixed filter to surrogates of the data (dithered by default)
-(:func:`~convseq_neo.core.significance.null_peak_heights`). Before testing, each model's filter
-rows of non-member neurons are made uniform, the fold filters are matched to the all-data filters
-by shape, and the tested peaks are moved into the all-data filter's frame.
+(:func:`~convseq_neo.core.significance.null_peak_heights`). Before testing, each model's filters
+are put in their tested form: the members found in that model's own training data, each counted
+within the lag tolerance of its lag, and no other neuron (:func:`restrict_to_members`); the fold
+filters are matched to the all-data filters by shape, and the tested peaks are moved into the
+all-data filter's frame.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fold_regions", "model_masks", "restrict_to_members", "match_filters", "crossfit_test"]
+__all__ = ["fold_regions", "model_masks", "member_filter", "restrict_to_members", "unmix_members", "match_filters",
+           "crossfit_test"]
 
 
 def fold_regions(length: int, n_folds: int) -> list[tuple[int, int]]:
@@ -54,15 +57,102 @@ def model_masks(length: int, regions: list[tuple[int, int]], width: int) -> np.n
     return masks
 
 
+def _offsets_around(raster: SpikeRaster, neuron: int, centres: np.ndarray, reach: int) -> np.ndarray:
+    """Offsets ``s - c`` of the neuron's spike bins ``s`` within ``reach`` bins of each centre ``c`` (pooled)."""
+    start = np.searchsorted(raster.neuron_index, neuron, side="left")
+    stop = np.searchsorted(raster.neuron_index, neuron, side="right")
+    spikes = raster.bin_index[start:stop]  # stored sorted by (neuron, bin)
+    low = np.searchsorted(spikes, centres - reach, side="left")
+    high = np.searchsorted(spikes, centres + reach, side="right")
+    return np.concatenate([spikes[a:b] - c for a, b, c in zip(low, high, centres)]) if centres.size else np.zeros(0)
+
+
+def member_filter(raster: SpikeRaster, peaks: np.ndarray, members: np.ndarray, lags: np.ndarray, width: int,
+                  lag_tolerance: int) -> np.ndarray:
+    """The tested form of a pattern: each member's log likelihood ratio around its lag; other rows zero.
+
+    For member ``n`` at lag ``l`` (bins relative to the window peak), the spikes within ``R`` bins
+    of ``peak + l`` at the given occurrence ``peaks`` (``R = max(3 lag_tolerance, W // 8)``) give its
+    participation ``q`` (spikes above the expected background count, per occurrence; 0.05 to 1) and
+    its jitter ``sigma`` (their spread, corrected for the background's; 0.5 to ``R / 2`` bins). A
+    spike at offset ``d`` from the lag then weighs ``log(1 + q phi_sigma(d) / r)``, with
+    ``phi_sigma`` the Gaussian of that spread over the offsets ``|d| <= R`` and ``r`` the neuron's
+    mean count per bin away from those occurrences: the log likelihood ratio of "member of an occurrence here" against
+    "background" for one spike (Neyman-Pearson: the most powerful weight for that model). Reliable,
+    precise members of low rate weigh most; a neuron that fires anyway weighs little.
+
+    Parameters
+    ----------
+    raster : SpikeRaster
+    peaks : ndarray of int
+        Window peaks of the occurrences the lags were measured at.
+    members : ndarray of bool, shape (N,)
+    lags : ndarray, shape (N,)
+        Lag of each neuron relative to the window peak (NaN where unknown; such a row stays zero).
+    width, lag_tolerance : int
+
+    Returns
+    -------
+    ndarray of float32, shape (N, W)
+        Zero outside the members' reach; member rows are positive and do not sum to 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convseq_neo.raster import SpikeRaster
+    >>> dense = np.zeros((3, 400), dtype=int)
+    >>> peaks = np.arange(50, 350, 50)
+    >>> dense[0, peaks - 2] = 1  # neuron 0 fires 2 bins before every peak
+    >>> dense[1, ::7] = 1        # neuron 1 fires regularly, unrelated
+    >>> rows = member_filter(SpikeRaster.from_dense(dense), peaks, np.array([True, False, False]),
+    ...                      np.array([-2.0, np.nan, np.nan]), width=20, lag_tolerance=1)
+    >>> int(rows[0].argmax()), bool(rows[1:].any())
+    (8, False)
+    """
+    half = width // 2
+    reach = max(3 * int(lag_tolerance), width // 8, 1)
+    rows = np.zeros((raster.n_neurons, width), dtype=np.float32)
+    peaks = np.asarray(peaks, dtype=np.int64)
+    if peaks.size == 0:
+        return rows
+    counts = np.bincount(raster.neuron_index, weights=raster.counts, minlength=raster.n_neurons)
+    offsets = np.arange(-reach, reach + 1)
+    outside_bins = max(raster.n_bins - peaks.size * offsets.size, 1)
+    background_second_moment = reach * (reach + 1) / 3.0  # of an offset uniform on -R..R
+    for neuron in np.flatnonzero(members & np.isfinite(lags)):
+        lag = int(np.round(lags[neuron]))
+        found = _offsets_around(raster, neuron, peaks + lag, reach).astype(float)
+        rate = max((counts[neuron] - found.size) / outside_bins, 1e-9)  # away from these occurrences
+        expected = rate * offsets.size * peaks.size
+        signal = max(found.size - expected, 0.5)
+        participation = float(np.clip(signal / peaks.size, 0.05, 1.0))
+        variance = (np.square(found).sum() - expected * background_second_moment) / signal
+        sigma = float(np.clip(np.sqrt(max(variance, 0.0)), 0.5, reach / 2.0))
+        shape = np.exp(-0.5 * np.square(offsets / sigma))
+        weights = np.log1p(participation * shape / shape.sum() / rate)
+        positions = offsets + lag + half
+        inside = (positions >= 0) & (positions < width)
+        rows[neuron, positions[inside]] = weights[inside]
+    return rows
+
+
 def restrict_to_members(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.ndarray, threshold: float,
                         lag_tolerance: int, alpha: float) -> np.ndarray:
-    """Each model's filters with the rows of neurons that are not members made uniform (1 / W).
+    """Each model's filters in their tested form: the members' evidence only (:func:`member_filter`).
 
-    Every row of a trained filter also learns chance coincidences, which add noise to its
-    response. For each model (the all-data fit and every cross-fitting fold) the members are
-    found from that model's own training data only (``masks``): its in-sample peaks above
-    ``threshold`` (at least the top 5) go through the membership test. A pattern with no member
-    keeps its full filter.
+    Every row of a trained filter also learns chance coincidences, and the trained rows are
+    smooth (the objective rewards a smooth response), so the full filter adds the noise of every
+    non-member and of every member's spikes far from its lag. For each model (the all-data fit and
+    every cross-fitting fold) the members and their lags are found from that model's own training
+    data only (``masks``): its in-sample peaks above ``threshold`` (at least the top 5) go through
+    the membership test, and each member's participation and jitter are measured at those same
+    peaks. The tested filter weighs each member's spikes by their log likelihood ratio around its
+    lag and ignores every other neuron. A pattern with no member keeps its full filter. With
+    several patterns, a pattern whose members hold another pattern's and more is tested without
+    the other's (:func:`unmix_members`).
+
+    The one thing taken from the whole recording is each neuron's spike count (for its background
+    rate), which the surrogates keep, so the null still holds.
 
     Parameters
     ----------
@@ -80,7 +170,7 @@ def restrict_to_members(op, raster: SpikeRaster, model_filters: np.ndarray, mask
     Returns
     -------
     ndarray, shape (n_models, K, N, W)
-        A restricted copy of ``model_filters``.
+        The tested filters (each row sums to 1, or is zero for a non-member).
     """
     n_models, n_patterns, _, width = model_filters.shape
     restricted = model_filters.copy()
@@ -88,17 +178,59 @@ def restrict_to_members(op, raster: SpikeRaster, model_filters: np.ndarray, mask
         responses = op(torch.as_tensor(model_filters.reshape(n_models * n_patterns, -1, width),
                                        device=op.device)).cpu().numpy().reshape(n_models, n_patterns, -1)
     for model in range(n_models):
+        tables, kept = [], []
         for pattern in range(n_patterns):
             peaks, heights = masked_peaks(responses[model, pattern], masks[model], width)
             keep = heights > threshold
             if keep.sum() < 5:
                 keep = np.zeros_like(keep)
                 keep[np.argsort(heights)[::-1][:5]] = True
-            table = membership_for_pattern(pattern, raster, peaks[keep], width, lag_tolerance, alpha)
-            members = table["member"].to_numpy()
-            if members.any():
-                restricted[model, pattern, ~members] = 1.0 / width
+            kept.append(peaks[keep])
+            tables.append(membership_for_pattern(pattern, raster, kept[-1], width, lag_tolerance, alpha))
+        members = unmix_members(np.stack([table["member"].to_numpy() for table in tables]))
+        for pattern, table in enumerate(tables):
+            if members[pattern].any():
+                restricted[model, pattern] = member_filter(raster, kept[pattern], members[pattern],
+                                                           table["lag"].to_numpy(dtype=float), width, lag_tolerance)
     return restricted
+
+
+def unmix_members(members: np.ndarray, contained: float = 0.8, larger: float = 1.5) -> np.ndarray:
+    """Take another pattern's members out of a pattern that holds that pattern and more.
+
+    One filter can learn two sequences at once (each row is its own softmax); its members are then
+    both sequences' members, and its evidence answers both. When most (``contained``) of pattern
+    ``j``'s members are members of pattern ``k`` and ``k`` has at least ``larger`` times as many,
+    ``k`` is tested on its other members only. Patterns on the same neurons in another order (a
+    sequence and its reverse) have equal member sets and are left alone.
+
+    Parameters
+    ----------
+    members : ndarray of bool, shape (K, N)
+
+    Returns
+    -------
+    ndarray of bool, shape (K, N)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> mixed = np.zeros((2, 10), dtype=bool)
+    >>> mixed[0, :8] = True   # two sequences in one pattern
+    >>> mixed[1, 4:8] = True  # one of them alone
+    >>> unmix_members(mixed).nonzero()[1][:4].tolist()
+    [0, 1, 2, 3]
+    """
+    members = np.asarray(members, dtype=bool)
+    out = members.copy()
+    sizes = members.sum(axis=1)
+    for k in range(members.shape[0]):
+        for j in range(members.shape[0]):
+            if j == k or sizes[j] == 0 or sizes[k] < larger * sizes[j]:
+                continue
+            if (members[k] & members[j]).sum() >= contained * sizes[j]:
+                out[k] &= ~members[j]
+    return out
 
 
 def match_filters(reference: np.ndarray, candidates: np.ndarray,

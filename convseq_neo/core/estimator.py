@@ -150,7 +150,8 @@ class ConvSeq:
         Their responses to the training raster (``L = T + 2 (W // 2) - W + 1``).
     tested_responses_ : ndarray, shape (K, L)
         The responses that were tested: in each fold, the response of the filter that did not
-        see that fold (``significance="crossfit"``), moved by that filter's time shift
+        see that fold, in its tested form (its members' evidence, see Notes;
+        ``significance="crossfit"``), moved by that filter's time shift
         (``fold_shifts_``) into the all-data filter's frame, so that each occurrence's peak bin
         holds its tested height; NaN at the few fold-border bins no fold covers after the shift.
         Equal to ``responses_`` otherwise.
@@ -227,6 +228,19 @@ class ConvSeq:
     filters are matched to the all-data filters by their shape, and the tested peaks are aligned
     to the all-data filter's frame. ``filters_`` are those fit on all the data; membership,
     lags and centres come from the significant occurrences.
+
+    **What is tested.** A trained filter is not tested as it is. Each model (every fold's, and the
+    all-data one) first finds its pattern's members, their lags, and each member's participation
+    and jitter in its own training data (the membership test on its in-sample peaks). The tested
+    statistic is the members' evidence alone: each member's spikes around its lag weighted by
+    their log likelihood ratio (occurrence against background, from that participation, jitter
+    and the neuron's rate); other neurons are left out. This uses nothing of the tested fold but
+    each neuron's spike count, which the surrogates keep, so the p-value keeps its meaning; it is
+    more powerful than the full trained filter, whose rows are smooth and whose non-member rows
+    add noise. A model whose pattern has no member in its training data is tested with its full
+    filter. With several patterns, a pattern whose members hold another pattern's and more (one
+    filter that learned two sequences) is tested without the other's members.
+    ``tested_responses_`` and ``thresholds_`` are on this scale.
 
     **Training from correlations.** With ``training="correlations"`` (chosen by "auto" for large
     recordings) the same loss is computed from the raster's lag correlations, anchored where each

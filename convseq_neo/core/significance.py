@@ -191,7 +191,8 @@ def _uniform_rows(filters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each filter's uniform level and which of its rows hold exactly that constant.
 
     A row is uniform when all its weights equal the filter's most common constant row value
-    (``1 / W`` after :func:`~convseq_neo.core.crossfit.restrict_to_members`).
+    (0 for the non-members after :func:`~convseq_neo.core.crossfit.restrict_to_members`, ``1 / W`` for a
+    uniform row).
 
     Returns
     -------
@@ -297,10 +298,11 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
 
     Each filter is applied only to the part of each surrogate its region reads, so testing
     ``n_folds`` folds costs about as much as one pass over the surrogates. Rows that are exactly
-    uniform (as :func:`~convseq_neo.core.crossfit.restrict_to_members` leaves non-members) are not
-    streamed: together they add the level ``1 / W`` times the window's spike count, a moving sum,
-    so a filter with a uniform row costs about ``W`` times the spikes of its other rows' neurons
-    instead of ``W`` times all spikes; the heights are the same up to float32 rounding.
+    constant (zero, as :func:`~convseq_neo.core.crossfit.restrict_to_members` leaves non-members,
+    or uniform) are not streamed: together they add their level times the window's spike count, a
+    moving sum (nothing at level 0), so such a filter costs about ``W`` times the spikes of its
+    other rows' neurons instead of ``W`` times all spikes; the heights are the same up to float32
+    rounding.
 
     Parameters
     ----------
