@@ -32,7 +32,8 @@ test: install-test
 lint: install-test
 	$(BIN)/ruff check .
 
-# The quick set (< 15 min on 2 cores) and the full study; both write JSON and PNG under benchmarks/results/.
+# The quick set (about 17 min on 2 cores, bench_sensitivity's quick part included) and the full study (hours);
+# both write JSON and PNG under benchmarks/results/.
 bench: install-bench
 	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python benchmarks/run_all.py --quick
 

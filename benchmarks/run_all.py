@@ -1,12 +1,12 @@
 """Run the benchmark set in one go: ``make bench`` (``--quick``) or ``make bench-full`` (``--full``).
 
-Quick (< 15 min on 2 idle cores): the per-epoch speed table on CA1 (``bench_core.py --quick``), the
-end-to-end comparison of every method on the small planted recording with peers capped, a coarse
-accuracy grid, and convseq_neo on the paper's recipe on CA1 (``bench_peers.py --quick``), and
-``detect`` end to end on a 300-unit, 5-minute synthetic session, planted and null
-(``bench_session.py --quick``), and weak sequences against the paper's in-sample pattern on two
-cells of the CA1 crop, two 15-member sequences through ``detect``, short recordings and a short
-sequence (``bench_sensitivity.py --quick``).
+Quick (an estimated 17 min on 2 idle cores; 13 min measured before bench_sensitivity joined it): the per-epoch
+speed table on CA1 (``bench_core.py --quick``), the end-to-end comparison of every method on the
+small planted recording with peers capped, a coarse accuracy grid, and convseq_neo on the paper's
+recipe on CA1 (``bench_peers.py --quick``), ``detect`` end to end on a 300-unit, 5-minute synthetic
+session, planted and null (``bench_session.py --quick``), and weak sequences against the paper's
+in-sample pattern on two cells of the CA1 crop, two 15-member sequences through ``detect``, short
+recordings and a short sequence (``bench_sensitivity.py --quick``).
 
 Full (hours): ``bench_core.py`` (whole fits), ``bench_peers.py --full`` (full grid, the paper's recipe
 with every peer, 10-minute cap per peer run), ``bench_scaling.py`` (scaling of the event path),
