@@ -15,9 +15,11 @@ comparator. It depends on numpy, scipy and torch only:
 
 The random draws follow ``ConvSeq(random_state=seed)`` (one torch generator seeded from
 ``numpy.random.default_rng(seed)``; the 64 threshold filters first, then the initial logits), so
-at ``K = 1`` the result equals ``ConvSeq(significance="random_filters", n_init=1, recenter_every=0,
-max_epochs=epochs, min_epochs=epochs, tol=0)`` of convseq_neo 0.2 (checked by
-``bench_sensitivity.py --check-frozen``).
+at ``K = 1`` the responses equal those of ``ConvSeq(significance="random_filters", n_init=1,
+recenter_every=0, max_epochs=epochs, min_epochs=epochs, tol=0)`` as the package stood when this copy was
+made (commit cbabea5, before issue 21), bit for bit; ``bench_sensitivity.py --check-frozen`` compares
+the two on the CA1 crop with the package as it is now (the "random_filters" path does not use the
+cross-fitted test that issue 21 changed).
 """
 
 from __future__ import annotations

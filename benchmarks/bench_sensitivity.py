@@ -9,7 +9,8 @@ The full run takes hours on 2 cores; every finished job is appended to
 ``results/bench_sensitivity[_quick].jsonl`` and a rerun with ``--resume`` skips it, so the grid can be
 run in pieces (``--sections``, ``--seeds``) or in parallel processes (``--shard 0/2`` and ``--shard 1/2``);
 the summary, heat maps and tables are rebuilt from all rows at the end of each run (``--report`` only
-rebuilds them).
+rebuilds them). ``--check-frozen`` prints the largest difference between the frozen comparator's responses
+and ``ConvSeq(significance="random_filters")``'s (0 when the package still computes them the same way).
 
 Sections (seeds 0-2 per cell unless stated; a seed draws the background, the plant and the fits):
 
@@ -313,15 +314,12 @@ def run_job(job: dict, args) -> dict:
                 "members_named": int(np.isin(named, members).sum()),
                 "false_members": int((~np.isin(named, members)).sum())}
     if section == "elephant":
-        import tempfile
-
         from bench_vs_elephant import LAG_S, make_recording, run_convseq, score
 
         n_neurons, n_members, rec_seed = {"50n/6seq": (50, 6, 0), "100n/6seq": (100, 6, 10)}[job["recording"]]
         _, planted, truth = make_recording(n_neurons, n_members, 60.0, 5.0, rec_seed)
         span = (n_members - 1) * LAG_S
-        with tempfile.TemporaryDirectory():
-            out = run_convseq(planted, max(0.05, math.ceil(2 * span / 0.05 - 1e-9) * 0.05))
+        out = run_convseq(planted, max(0.05, math.ceil(2 * span / 0.05 - 1e-9) * 0.05))
         scored = score(out["patterns"], np.sort(truth.centers.rescale("s").magnitude),
                        set(int(n) for n in truth.members[0]), span / 2 + 2 * 0.005)
         return {"seconds": out["seconds"], "f1_own": [scored.get("f1", 0.0)], "detail": scored}
@@ -475,6 +473,19 @@ def plot(summary: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def check_frozen(epochs: int) -> None:
+    """Print the largest difference between the frozen comparator's and ConvSeq's responses (K = 1)."""
+    from convseq_neo import ConvSeq
+
+    raster, _ = grid_recording(0, True, 0.6, 20)
+    frozen = fit_paper_pattern(raster, WIDTH, epochs=epochs, seed=0)
+    model = ConvSeq(width=WIDTH, significance="random_filters", max_epochs=epochs, min_epochs=epochs, tol=0.0,
+                    n_init=1, recenter_every=0, random_state=0).fit(raster)
+    difference = float(np.abs(frozen["responses"][0] - model.responses_[0]).max())
+    print(f"{epochs} epochs on the crop (participation 0.6, jitter 20, seed 0): largest |response difference| "
+          f"{difference:.3g}; thresholds {frozen['threshold']:.6g} and {model.random_filter_threshold_:.6g}")
+
+
 # ---------------------------------------------------------------------------------------------- main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -490,7 +501,13 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip jobs already in the .jsonl")
     parser.add_argument("--shard", default="0/1", help="run every n-th job only: i/n")
     parser.add_argument("--report", action="store_true", help="only rebuild the summary from the .jsonl")
+    parser.add_argument("--check-frozen", action="store_true",
+                        help="compare the frozen paper's pattern with ConvSeq(significance='random_filters') over 300 "
+                             "epochs (or --epochs) and exit")
     args = parser.parse_args()
+    if args.check_frozen:
+        check_frozen(args.epochs if args.epochs != 4000 else 300)
+        return
     quick = not args.full
     seeds = args.seeds if args.seeds is not None else ([0] if quick else [0, 1, 2])
     name = "bench_sensitivity_quick" if quick else "bench_sensitivity"

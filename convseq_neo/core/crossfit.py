@@ -6,8 +6,9 @@ and only that fold's response to its own, unseen data is tested. Because the tes
 saw the tested data, the null distribution of its peak heights can be sampled exactly by applying
 the same fixed filter to surrogates of the data (dithered by default)
 (:func:`~convseq_neo.core.significance.null_peak_heights`). Before testing, each model's filters
-are put in their tested form: the members found in that model's own training data, each counted
-within the lag tolerance of its lag, and no other neuron (:func:`restrict_to_members`); the fold
+are put in their tested form: the members found in that model's own training data, each member's
+spikes weighed by their log likelihood ratio around its lag, and no other neuron
+(:func:`restrict_to_members`); the fold
 filters are matched to the all-data filters by shape, and the tested peaks are moved into the
 all-data filter's frame.
 """
@@ -77,9 +78,10 @@ def member_filter(raster: SpikeRaster, peaks: np.ndarray, members: np.ndarray, l
     its jitter ``sigma`` (their spread, corrected for the background's; 0.5 to ``R / 2`` bins). A
     spike at offset ``d`` from the lag then weighs ``log(1 + q phi_sigma(d) / r)``, with
     ``phi_sigma`` the Gaussian of that spread over the offsets ``|d| <= R`` and ``r`` the neuron's
-    mean count per bin away from those occurrences: the log likelihood ratio of "member of an occurrence here" against
-    "background" for one spike (Neyman-Pearson: the most powerful weight for that model). Reliable,
-    precise members of low rate weigh most; a neuron that fires anyway weighs little.
+    mean count per bin away from those occurrences: the log likelihood ratio of "member of an
+    occurrence here" against "background" for one spike (Neyman-Pearson: the most powerful weight
+    for that model). Reliable, precise members of low rate weigh most; a neuron that fires anyway
+    weighs little.
 
     Parameters
     ----------
@@ -170,7 +172,8 @@ def restrict_to_members(op, raster: SpikeRaster, model_filters: np.ndarray, mask
     Returns
     -------
     ndarray, shape (n_models, K, N, W)
-        The tested filters (each row sums to 1, or is zero for a non-member).
+        The tested filters: for a pattern with members, :func:`member_filter`'s rows (zero for a
+        non-member); for a pattern without, its trained filter.
     """
     n_models, n_patterns, _, width = model_filters.shape
     restricted = model_filters.copy()

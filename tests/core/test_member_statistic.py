@@ -11,7 +11,7 @@ from convseq_neo.raster import SpikeRaster
 PEAKS = np.arange(60, 1940, 60)
 
 
-def _raster(rng, extra_rate=0.0):
+def _raster(rng):
     """Neuron 0 fires 3 bins before each peak, neuron 1 at +4 (jittered by 2 bins), neuron 2 at +4 in every
     other occurrence; neurons 3-5 fire at random (neuron 5 also at +4 in every occurrence but at a high rate)."""
     dense = (rng.random((6, 2000)) < 0.005).astype(int)
