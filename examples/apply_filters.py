@@ -5,7 +5,7 @@ Find learned sequences in another recording
 Once convSeq has learned a pattern, its filter can be slid over other recordings of the same
 neurons (another session, a sleep epoch after a run) without training again:
 :meth:`DetectionResult.find <convseq_neo.result.DetectionResult.find>` tests every peak of the fixed
-filter's response against circular-shift surrogates of the *new* recording.
+filter's response against dithered surrogates of the *new* recording.
 
 Here we learn one sequence on a first synthetic recording, then look for it in (1) a second
 recording where the same sequence occurs at other times, over a new background, and (2) a control

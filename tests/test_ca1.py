@@ -4,8 +4,9 @@ No ground truth exists for a real recording, so the checks are the two the analy
 ``notebooks/02_ca1_place_cells.ipynb`` reports: a learned pattern's member order against the
 place fields of the running direction read from the animal's velocity at its occurrences (the
 sign that direction predicts, at permutation p < 0.01), and held-out replication against
-circularly shifted data. Parameters are the notebook's (W = 60 frames, about one run, as in
-ALGORITHM.md section 9), fixed before looking at these results.
+circularly shifted data. Parameters are the notebook's (W = 60 frames, about one run, as in the
+Method page of the documentation, docs/method.md, section 'The CA1 recording: facts an analysis
+must respect'), fixed before looking at these results.
 """
 
 import numpy as np

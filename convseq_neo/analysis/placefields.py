@@ -3,8 +3,9 @@
 A pattern learned without behavioural labels is a hypothesis about the recording; on a linear
 track it predicts something testable. CA1 place cells fire at particular positions, and mostly
 in one running direction, so a run produces a sequence whose order is the order of the place
-fields along the track in that direction (Rubin et al. 2019; see ``ALGORITHM.md`` section 9 of
-the convSeq notes). The functions here compute
+fields along the track in that direction (Rubin et al. 2019; see the Method page of the
+documentation, ``docs/method.md``, section 'The CA1 recording: facts an analysis must respect').
+The functions here compute
 
 - the animal's smoothed velocity and running direction (:func:`track_movement`),
 - rate maps and place fields per running direction (:func:`rate_maps`, :func:`place_fields`),

@@ -4,7 +4,7 @@ Without ground truth, the honest check of a detected pattern on real data is whe
 data it was not learned on, far more often than in the same data with the temporal relations
 between neurons destroyed. :func:`held_out_replication` learns patterns on the first part of the
 recording, then applies the fixed patterns (:meth:`DetectionResult.find`, each peak tested
-against circular-shift surrogates of the data it is applied to) to
+against surrogates of the data it is applied to, each spike dithered by up to the width) to
 
 - the held-out part, and
 - the held-out part with each neuron's train circularly shifted by its own random offset (rates

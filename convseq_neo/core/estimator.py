@@ -155,7 +155,7 @@ class ConvSeq:
         (``fold_shifts_``) into the all-data filter's frame, so that each occurrence's peak bin
         holds its tested height; NaN at the few fold-border bins no fold covers after the shift.
         Equal to ``responses_`` otherwise.
-    fold_shifts_ : ndarray of int, shape (n_folds_, K)
+    fold_shifts_ : ndarray of int, shape (``n_folds_``, K)
         Bins added to a fold filter's peak times to bring them into the all-data filter's frame
         (``significance="crossfit"`` only).
     thresholds_ : ndarray, shape (K, L)

@@ -1236,7 +1236,8 @@ def reference_recipe(background, *, seqlen: int = 120, p_drop: float = 0.1, gap:
 
     **Quirk.** A kept spike survives only where a non-sequence neuron happens to fire in the same
     bin, so on sparse data far fewer sequence spikes survive than ``1 - p_drop`` suggests: about a
-    third at ``p_drop = 0.1`` on the ISI-shuffled CA1 raster (34 % measured in ALGORITHM.md).
+    third at ``p_drop = 0.1`` on the ISI-shuffled CA1 raster (33.5 % with seed 0 in
+    ``benchmarks/results/bench_core.json``).
     ``surviving_fraction`` reports the actual figure.
 
     Parameters
