@@ -1,5 +1,6 @@
-"""``python -m convseq_neo``: the command line."""
+"""``python -m convseq_neo``: the command line (:func:`convseq_neo.cli.main`)."""
 
 from convseq_neo.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -57,8 +57,9 @@ def _check_core_options(core_options: dict) -> dict:
 # ---------------------------------------------------------------------------------------------
 # detect
 # ---------------------------------------------------------------------------------------------
-def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None, t_stop=None, random_state=None,
-           device="auto", n_jobs=None, progress=False, **core_options) -> DetectionResult:
+def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None, t_stop=None, intervals=None,
+           segment_index=None, random_state=None, device="auto", n_jobs=None, progress=False,
+           **core_options) -> DetectionResult:
     """Detect repeating spike sequences (convSeq) in Neo/Elephant data.
 
     Learns ``n_patterns`` spatiotemporal filters (one ``N x W`` pattern each), tests every peak of
@@ -69,9 +70,17 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
 
     Parameters
     ----------
-    spiketrains : list of neo.SpikeTrain, SpikeTrainList, neo.Segment, BinnedSpikeTrain or SpikeRaster
+    spiketrains : list of neo.SpikeTrain, SpikeTrainList, neo.Segment, neo.Block, BinnedSpikeTrain, SpikeRaster, \
+spikeinterface BaseSorting or pynapple TsGroup
         The recording, one neuron per train (a Segment: its ``spiketrains``). Trains in different
-        time units are rescaled; empty trains are silent neurons.
+        time units are rescaled; empty trains are silent neurons. A Block with one segment is that
+        Segment; a Block with several segments (trials) is analysed as one recording, see
+        *Several segments* below. A spikeinterface ``BaseSorting``: one neuron per unit, named by
+        its unit id, spike times from its sampling frequency (and registered recording), window
+        from the segment's start to one sample after its end
+        (:mod:`convseq_neo.io.spikeinterface`); several segments are treated like a Block's. A
+        pynapple ``TsGroup``: one neuron per unit, named by its index; its ``time_support``
+        becomes the ``intervals`` (intersected with any given).
     bin_size : pq.Quantity
         Time resolution, e.g. ``5 * pq.ms``. Required, except for a ``BinnedSpikeTrain`` or a
         ``SpikeRaster`` with a known bin size, whose own bin size ``None`` takes (a different
@@ -83,7 +92,20 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
         Number of patterns to learn.
     t_start, t_stop : pq.Quantity, optional
         Analysis window ``[t_start, t_stop)``. Default: the trains' common bounds. Trains with
-        differing bounds need both. Spikes outside the window are left out (logged).
+        differing bounds need both. Spikes outside the window are left out (logged). With
+        several segments, the window on every segment's own clock.
+    intervals : neo.Epoch, pynapple IntervalSet, pq.Quantity or array_like, optional
+        Where to look: ``[start, stop)`` intervals (an Epoch's ``times`` to ``times +
+        durations``; an IntervalSet's ``start`` to ``end``; an ``(n, 2)`` time Quantity or
+        array of floats in seconds), on the recording's clock. Overlapping or touching intervals
+        are merged; parts outside ``[t_start, t_stop)`` are clipped with a
+        :class:`~convseq_neo.io.neo.RecordingWarning`. No filter window and no surrogate crosses
+        an interval's edge, and only occurrences whose centre lies inside an interval are
+        reported. ``None`` (default): the whole window, which is the one-interval case of
+        ``t_start``/``t_stop``. See *Intervals* below.
+    segment_index : int, optional
+        For a Block or a spikeinterface sorting with several segments: analyse only this one
+        (default: all of them, see *Several segments*).
     random_state : int, numpy.random.Generator or None
         Seeds the core (numpy and torch); global random state is never touched.
     device : {"auto", "cpu", "cuda"} or torch.device, default "auto"
@@ -100,7 +122,9 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
     Returns
     -------
     DetectionResult
-        Significant occurrences in seconds, patterns (members, lags, filters) and exports.
+        Significant occurrences in seconds, patterns (members, lags, filters) and exports. With
+        ``intervals`` (or a TsGroup, or several segments) it also has a ``time_map``
+        (:class:`~convseq_neo.io.intervals.TimeMap`; see *Intervals*), else ``time_map`` is None.
 
     Raises
     ------
@@ -112,7 +136,10 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
         ``t_stop <= t_start``, NaN spike times, non-time or dimensionless units, trains with
         differing bounds and no explicit window, no spike in the window, a bin size that differs
         from a ``BinnedSpikeTrain``'s own, a bad core option value, or a recording too short for
-        the significance test (at least ``4 * width``).
+        the significance test (at least ``4 * width``). ``intervals`` that are empty, have a stop
+        not after their start, are not finite, have the wrong shape or units, or lie wholly
+        outside the window (the message names ``intervals``); segments holding different units;
+        a ``segment_index`` out of range or given for an input without segments.
 
     See Also
     --------
@@ -126,6 +153,46 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
     one :class:`~convseq_neo.core.estimator.ConvSeq` is built with that width and checks its
     parameters (:meth:`~convseq_neo.core.estimator.ConvSeq.check_params`). Occurrence times use
     the convention in this module's docstring (:meth:`SpikeRaster.position_to_time`).
+
+    **Intervals.** The intervals are laid end to end into one raster, each binned on its own grid
+    from its own start, with a guard gap of ``width`` bins between consecutive intervals in which
+    no neuron is observed (:mod:`convseq_neo.io.intervals`): no filter window (``width`` bins)
+    reads two intervals, and the surrogates of the significance test keep every spike inside
+    the interval it was observed in. Filters are learned and tested on all intervals together.
+    The occurrence times are then mapped back: :attr:`~DetectionResult.occurrences` and
+    :attr:`~DetectionResult.candidates` (``center``, ``onset``, ``offset``), and so
+    :meth:`~DetectionResult.to_epoch`, :meth:`~DetectionResult.spike_labels` and
+    :meth:`~DetectionResult.annotate`, are on the recording's clock. Occurrences (and candidates)
+    whose centre is not inside an interval (in a guard gap) are dropped, and the model's own
+    ``occurrences_`` keep them. The binned views stay on the *analysis clock* of the laid-out
+    raster, which starts at the first interval's start (so a single interval is the
+    recording's clock): ``result.raster``, ``responses``, ``thresholds``, ``t_start``,
+    ``t_stop`` and the ``t_start_s``/``t_stop_s`` parameters (the parameters also record
+    ``n_intervals``, ``intervals_total_s``, ``guard_bins`` and ``n_segments``); the searched span
+    on the recording's clock is ``recording_t_start``/``recording_t_stop`` and the intervals
+    ``searched_intervals()``. ``result.time_map.to_recording``, ``to_analysis`` and
+    ``to_analysis_frame`` convert between the two clocks (*Clocks* in
+    :class:`~convseq_neo.result.DetectionResult`).
+    :meth:`~DetectionResult.plot` draws on the analysis clock, the occurrences moved onto it and
+    the guard gaps shaded. :meth:`~DetectionResult.find` searches a new recording on its own
+    clock: the intervals are not carried over unless passed to it.
+
+    **Several segments.** A Block (or sorting) with several segments is analysed as one
+    recording: the segments (each cut to the ``intervals``, on its own clock, when given) are
+    laid end to end in segment order with the same guard gaps, so the filters are shared and
+    learned from every segment, no window or surrogate crosses from one segment to the next,
+    and every occurrence gets a ``segment`` column (the segment's position in the Block) and
+    times on that segment's own clock (occurrences are ordered by segment, then time). Units
+    are matched across segments by train name (or annotation ``channel_id``/``unit_id``, or
+    position) and every segment must hold the same units. Such a result keeps no single list of
+    trains: pass a segment's trains to :meth:`~DetectionResult.to_groups`; its exports on one
+    clock (:meth:`~DetectionResult.to_epoch`, :meth:`~DetectionResult.spike_labels`,
+    :meth:`~DetectionResult.to_pynapple`, :meth:`~DetectionResult.to_spade_dict`) take the
+    segment to export (``segment=``), and :meth:`~DetectionResult.annotate` given the Block puts
+    each segment's Epoch into that segment.
+
+    With ``intervals=None`` and one segment nothing of this applies: the raster is on the
+    recording's clock and ``result.time_map`` is None.
 
     Examples
     --------
@@ -164,7 +231,8 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
         raise TypeError(f"detect() needs {' and '.join(missing)}: {_USAGE}")
     plan = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop, width=width, n_patterns=n_patterns,
                        n_init=options.get("n_init", 2), n_folds=options.get("n_folds", 5),
-                       n_surrogates=options.get("n_surrogates", 200))
+                       n_surrogates=options.get("n_surrogates", 200), intervals=intervals,
+                       segment_index=segment_index)
     model = ConvSeq(n_patterns=n_patterns, width=plan.width_bins, random_state=random_state, device=device,
                     n_jobs=n_jobs, progress=progress, **options)
     model.check_params()
@@ -174,4 +242,6 @@ def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None
     logger.info("detect: %r, width %d bins, %d pattern(s)", raster, model.width, model.n_patterns)
     model.fit(raster)
     model.timings_ = {"binning": binned, **model.timings_, "total": binned + model.timings_["total"]}
-    return DetectionResult._from_model(model, raster, source=spiketrains, applied="fit")
+    # with a time map (intervals, a TsGroup's support, several segments) the result maps its occurrences back to
+    # the recording's clock and leaves out those whose centre lies between intervals (DetectionResult, Clocks)
+    return DetectionResult._from_model(model, raster, source=plan.source, applied="fit", time_map=plan.time_map)

@@ -15,7 +15,6 @@ from pynwb import NWBHDF5IO
 
 from convseq_neo import cli
 from convseq_neo.io import nwb
-from convseq_neo.synthetic.generate import sequence_recording
 
 torch.set_num_threads(1)
 
@@ -24,13 +23,9 @@ ARGS = ["--bin-size", "5ms", "--width", "200ms", "--patterns", "1", "--max-epoch
 
 @pytest.fixture(scope="module")
 def nwb_file(tmp_path_factory):
-    from test_nwb import make_nwbfile, write
+    from _recordings import planted_nwb
 
-    rec = sequence_recording(n_neurons=40, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
-                             lag_step=10 * pq.ms, participation=1.0, jitter=5 * pq.ms, n_occurrences=25,
-                             random_state=3)
-    trains = [t.times.rescale(pq.s).magnitude for t in rec.spiketrains]
-    return write(make_nwbfile(trains), tmp_path_factory.mktemp("cli") / "rec.nwb")
+    return planted_nwb(tmp_path_factory.mktemp("cli") / "rec.nwb", random_state=3)
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +51,8 @@ def test_help_lists_everything(capsys):
     assert cli.main(["annotate", "--help"]) == 0
     text = capsys.readouterr().out
     for option in ("FILE.nwb", "--out", "--name", "--module", "--bin-size", "--width", "--patterns", "--seed",
-                   "--device", "--max-epochs", "--no-progress"):
+                   "--device", "--max-epochs", "--no-progress", "--alpha", "--surrogates", "--n-surrogates", "--folds",
+                   "--jobs", "--unit-ids", "--window", "--intervals", "--t-start", "--t-stop", "--json"):
         assert option in text
     assert cli.main(["--help"]) == 0
     assert "annotate" in capsys.readouterr().out

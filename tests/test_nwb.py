@@ -242,7 +242,9 @@ def test_annotate_in_place_reuses_module(annotated, tmp_path):
     with NWBHDF5IO(str(path), "r") as io:
         f = io.read()
         assert set(f.events) == {"convseq", "run2"}
-        assert set(f.processing["ecephys"].data_interfaces) == {"convseq_patterns", "run2_patterns"}
+        assert set(f.processing["ecephys"].data_interfaces) == {"convseq_patterns", "convseq_parameters",
+                                                                "run2_patterns", "run2_parameters"}
+        assert set(f.intervals) == {"convseq_occurrences", "run2_occurrences"}
     assert len(nwb.read_detections(path, "convseq").occurrences) > 0
 
 
@@ -494,3 +496,75 @@ def test_safe_write_gives_a_hard_link_a_new_file(tmp_path):
     with safe_write(path) as tmp:
         tmp.write_text("annotated\n")
     assert path.read_text() == "annotated\n" and other.read_text() == "original\n"
+
+
+# ------------------------------------------------------------------ safe_write writing a new file (copy=False)
+def test_safe_write_without_copy_starts_empty(tmp_path):
+    source = tmp_path / "source.bin"
+    source.write_bytes(b"abc")
+    os.chmod(source, 0o440)
+    dest = tmp_path / "dest.bin"
+    with safe_write(source, dest, copy=False) as tmp:
+        assert tmp.read_bytes() == b""  # nothing copied: the block writes the whole file
+        tmp.write_bytes(b"derived")
+        assert not dest.exists()
+    assert dest.read_bytes() == b"derived" and source.read_bytes() == b"abc"
+    assert stat.S_IMODE(os.stat(dest).st_mode) == 0o640  # the source's bits plus the owner's write bit
+    fresh = tmp_path / "fresh.bin"
+    with safe_write(None, fresh, copy=False) as tmp:  # no source: a new file's permissions
+        tmp.write_bytes(b"new")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert fresh.read_bytes() == b"new" and stat.S_IMODE(os.stat(fresh).st_mode) == 0o666 & ~umask
+    with pytest.raises(RuntimeError, match="failed its check"):
+        with safe_write(None, tmp_path / "rejected.bin", copy=False, verify=lambda tmp: False) as tmp:
+            tmp.write_bytes(b"bad")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest.bin", "fresh.bin", "source.bin"]
+
+
+def test_safe_write_without_copy_errors(tmp_path):
+    with pytest.raises(ValueError, match="source is None: pass a file to copy, or copy=False"):
+        with safe_write(None, tmp_path / "x"):
+            pass
+    with pytest.raises(ValueError, match="source and dest are both None"):
+        with safe_write(None, copy=False):
+            pass
+    with pytest.raises(TypeError, match="copy must be True or False"):
+        with safe_write(None, tmp_path / "x", copy="no"):
+            pass
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ out=: a crash during the export
+CHILD_OUT = textwrap.dedent("""
+    import os, signal, sys
+    import torch
+    torch.set_num_threads(1)
+    import pynwb
+    import quantities as pq
+    from convseq_neo.io import nwb
+
+    original = pynwb.NWBHDF5IO.export
+    def export_then_die(*args, **kwargs):
+        original(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGKILL)   # the derived file is written, not yet checked nor moved
+    pynwb.NWBHDF5IO.export = export_then_die
+    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, out=sys.argv[2], random_state=0, max_epochs=20,
+                 n_surrogates=10, n_folds=2)
+""")
+
+
+def test_sigkill_while_writing_a_derived_file(source_file, tmp_path):
+    source = tmp_path / "source.nwb"
+    source.write_bytes(source_file.read_bytes())
+    original = source.read_bytes()
+    out = tmp_path / "derived.nwb"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    child = subprocess.run([sys.executable, "-c", CHILD_OUT, str(source), str(out)], env=env, timeout=120)
+    assert child.returncode == -signal.SIGKILL
+    assert not out.exists() and source.read_bytes() == original
+    stale = [p for p in tmp_path.iterdir() if p.name.endswith(TMP_SUFFIX)]
+    assert len(stale) == 1 and stale[0].name.startswith(".derived.nwb.")  # the written, unmoved derived file
+    nwb.annotate(source, BIN, WIDTH, out=out, random_state=0, max_epochs=20, n_surrogates=10, n_folds=2)
+    assert out.exists() and source.read_bytes() == original
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(TMP_SUFFIX)]  # the next run removed it

@@ -8,7 +8,14 @@ input into a :class:`SpikeRaster` here, and only here. Accepted inputs:
   ``SpikeTrainList.from_spike_time_array``, is binned from its flat arrays without building trains),
 - a :class:`neo.Segment` (its ``spiketrains``),
 - an :class:`elephant.conversion.BinnedSpikeTrain` (its sparse matrix, its own bin size),
-- a :class:`SpikeRaster` (returned as is, or sliced to ``[t_start, t_stop)``).
+- a :class:`SpikeRaster` (returned as is, or sliced to ``[t_start, t_stop)``),
+- a :class:`neo.Block`: one segment is that Segment (``segment_index`` picks one of several);
+  several segments (trials) are laid end to end (see *Several segments* below),
+- a spikeinterface ``BaseSorting`` (:mod:`convseq_neo.io.spikeinterface`: unit ids become the
+  names, times come from the sampling frequency; a multi-segment sorting is treated like a
+  multi-segment Block, or ``segment_index`` picks one segment),
+- a pynapple ``TsGroup`` (:mod:`convseq_neo.io.pynapple`: names from its index; its
+  ``time_support`` becomes the analysis intervals).
 
 Binning rules
 -------------
@@ -45,6 +52,28 @@ error below a ``t_stop`` on a bin edge) are left out, and the log (``logging``, 
 ``convseq_neo.raster``) says how many. Empty trains are kept as silent neurons; a
 window without any spike is rejected.
 
+Analysis intervals
+------------------
+``plan_raster(..., intervals=...)`` looks only inside the given ``[start, stop)`` intervals
+(:func:`convseq_neo.io.intervals.as_intervals`: a ``neo.Epoch``, a pynapple ``IntervalSet`` or an
+``(n, 2)`` array; sorted and merged; parts outside the analysis window are clipped with a
+warning). The intervals are laid end to end, each binned on its own grid from its own start,
+with a guard gap of ``width`` bins in which no neuron is observed between consecutive ones, so
+that no filter window reads two intervals and no surrogate moves a spike from one to another
+(:mod:`convseq_neo.io.intervals`). The raster is then on the *analysis clock*, which starts at the
+first interval's start; :attr:`RasterPlan.time_map` (a
+:class:`~convseq_neo.io.intervals.TimeMap`) maps it back to the recording's clock. Laying out
+several intervals needs the ``width``.
+
+Several segments
+----------------
+A Block (or sorting) with several segments is laid out the same way: each segment's window (its
+trains' common bounds, or ``t_start``/``t_stop`` applied on every segment's own clock), cut to
+the ``intervals`` when given (in every segment's own clock), becomes one or more pieces, in
+segment order, with guard gaps of ``width`` bins. Units are matched across segments by name
+(train ``name``, else ``channel_id``/``unit_id`` annotation, else position); every segment must
+hold the same units. :attr:`TimeMap.part` says which segment each piece comes from.
+
 Observation intervals
 ---------------------
 A :class:`neo.SpikeTrain` with an ``obs_intervals`` annotation (``[start, stop)`` intervals in
@@ -69,6 +98,7 @@ from neo.core.spiketrainlist import SpikeTrainList
 from convseq_neo._memory import check_fit_memory
 from convseq_neo._plausibility import RecordingWarning, check_recording
 from convseq_neo._validation import check_time_quantity
+from convseq_neo.io.intervals import TimeMap, _merge, as_intervals, clip_intervals, intersect_intervals
 from convseq_neo.raster import EDGE_TOLERANCE, SpikeRaster, count_bins
 
 try:  # lazy-loading IOs hand out proxies; they are loaded on use
@@ -84,7 +114,7 @@ except ImportError:  # pragma: no cover - elephant is a dependency
 logger = logging.getLogger(__name__)
 
 __all__ = ["to_raster", "plan_raster", "RasterPlan", "as_spiketrains", "width_to_bins", "RecordingWarning",
-           "OBS_INTERVALS"]
+           "OBS_INTERVALS", "TimeMap"]
 
 #: Relative/absolute tolerance (s) when comparing trains' bounds.
 _TIME_TOLERANCE = 1e-9
@@ -92,8 +122,8 @@ _TIME_TOLERANCE = 1e-9
 #: The SpikeTrain annotation that holds a unit's observation intervals (seconds, shape (k, 2)).
 OBS_INTERVALS = "obs_intervals"
 
-_INPUT_TYPES = ("a list of neo.SpikeTrain, a SpikeTrainList, a neo.Segment, an elephant BinnedSpikeTrain or a "
-                "SpikeRaster")
+_INPUT_TYPES = ("a list of neo.SpikeTrain, a SpikeTrainList, a neo.Segment, a neo.Block, an elephant "
+                "BinnedSpikeTrain, a SpikeRaster, a spikeinterface BaseSorting or a pynapple TsGroup")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,6 +272,14 @@ class RasterPlan:
     n_spikes : int or None
         Spikes (non-empty cells for a binned input) in the input, at most those that will be
         binned (the window is not applied yet); None when unknown.
+    time_map : TimeMap or None
+        For intervals or several segments laid end to end: how the raster's (analysis) clock maps
+        back to the recording's (:class:`~convseq_neo.io.intervals.TimeMap`); None when the raster
+        is on the recording's clock.
+    source : object
+        What a :class:`~convseq_neo.result.DetectionResult` should keep as the input's spike trains:
+        the input itself, Neo trains converted from a sorting or TsGroup, the one Segment of a
+        Block, or None for several segments (no single list of trains).
 
     Examples
     --------
@@ -265,6 +303,8 @@ class RasterPlan:
     #: () -> (per-unit spike times in seconds, or a SpikeRaster; per-unit observed intervals or None):
     #: what :func:`check_recording` reads.
     _summary: Callable[[], tuple] | None = field(default=None, repr=False)
+    time_map: TimeMap | None = field(default=None, repr=False)
+    source: object = field(default=None, repr=False)
 
     def bin(self) -> SpikeRaster:
         """Build the raster (the only step whose cost grows with the number of spikes beyond a scan).
@@ -282,7 +322,7 @@ class RasterPlan:
 def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq.Quantity | None = None,
                 t_stop: pq.Quantity | None = None, width: pq.Quantity | None = None,
                 name: str = "spiketrains", n_patterns: int = 1, n_init: int = 2, n_folds: int = 5,
-                n_surrogates: int = 200) -> RasterPlan:
+                n_surrogates: int = 200, intervals=None, segment_index: int | None = None) -> RasterPlan:
     """Check an input and its time Quantities, and plan its raster without binning it yet.
 
     The one place where ``bin_size``, ``t_start``, ``t_stop`` and ``width`` become seconds and
@@ -311,6 +351,12 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
     n_patterns, n_init, n_folds, n_surrogates : int, default 1, 2, 5, 200
         The planned fit's :class:`~convseq_neo.core.estimator.ConvSeq` parameters, for the memory
         check (only with a ``width``).
+    intervals : neo.Epoch, pynapple IntervalSet, pq.Quantity or array_like, optional
+        Look only inside these ``[start, stop)`` intervals (see *Analysis intervals* in the module
+        docstring); ``None``: the whole window.
+    segment_index : int, optional
+        For a Block or a spikeinterface sorting: the one segment to use. Default: its only
+        segment, or all of them laid end to end.
 
     Returns
     -------
@@ -324,6 +370,11 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
         hold in the available memory (naming ``bin_size``, the number of bins, the memory needed
         and available), and ``TypeError`` for a ``width`` that is not a Quantity or a fit
         parameter that is not an int. A window without spikes is found by :meth:`RasterPlan.bin`.
+        Bad ``intervals`` (none, ``stop <= start``, not finite, wrong shape or units, none inside
+        the window) are a ``ValueError`` naming ``intervals``; intervals on a binned input, or
+        several pieces without a ``width``, a ``TypeError``; a ``segment_index`` out of range or
+        for an input without segments, a ``ValueError`` naming it; segments with different units,
+        a ``ValueError``.
 
     Warns
     -----
@@ -349,9 +400,21 @@ def plan_raster(spiketrains, bin_size: pq.Quantity | None = None, *, t_start: pq
     t_start_s = _optional_seconds(t_start, "t_start")
     t_stop_s = _optional_seconds(t_stop, "t_stop")
     width_s = _optional_seconds(width, "width", positive=True)
-    plan = _plan(spiketrains, bin_size_s, t_start_s, t_stop_s, name)
+    table = None if intervals is None else as_intervals(intervals, "intervals")
+    single, parts, support = _resolve(spiketrains, segment_index, name)
+    if parts is None and table is None and support is None:
+        plan = replace(_plan(single, bin_size_s, t_start_s, t_stop_s, name), source=single)
+        if width_s is not None:
+            plan = replace(plan, width_bins=width_to_bins(width_s, plan.bin_size_s, plan.n_bins))
+    else:
+        if parts is None and (isinstance(single, SpikeRaster) or (BinnedSpikeTrain and
+                                                                  isinstance(single, BinnedSpikeTrain))):
+            raise TypeError("intervals need spike times: pass spike trains (a list, a Segment, a Block, a sorting or a "
+                            "TsGroup), not a binned input, or slice the binned input yourself")
+        plan = _plan_pieces(parts if parts is not None else [single], bin_size_s, t_start_s, t_stop_s, width_s, table,
+                            support, name)
+        plan = replace(plan, source=single if parts is None else None)
     if width_s is not None:
-        plan = replace(plan, width_bins=width_to_bins(width_s, plan.bin_size_s, plan.n_bins))
         check_fit_memory(plan.n_neurons, plan.n_bins, plan.width_bins, n_patterns, n_init, n_folds,
                          n_surrogates=n_surrogates, n_spikes=plan.n_spikes, bin_size_s=plan.bin_size_s)
     if plan._summary is not None:
@@ -453,7 +516,33 @@ def _train_name(train: neo.SpikeTrain, index: int) -> str:
     return str(index)
 
 
-def _plan_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, name: str) -> RasterPlan:
+@dataclass(frozen=True, eq=False)
+class _Trains:
+    """Checked spike trains of one recording (or segment): names, window, observed intervals, seconds."""
+
+    trains: list
+    factors: np.ndarray
+    names: tuple
+    start_s: float
+    stop_s: float
+    observed_s: list | None
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.array([train.size for train in self.trains], dtype=np.int64)
+
+    def seconds(self) -> list[np.ndarray]:
+        return [np.asarray(train.magnitude, dtype=float).reshape(-1) * factor
+                for train, factor in zip(self.trains, self.factors)]
+
+    def flat(self) -> tuple[np.ndarray, np.ndarray]:
+        """All spike times (s) and their rows."""
+        sizes = self.sizes
+        times = np.concatenate(self.seconds()) if sizes.sum() else np.zeros(0)
+        return times, np.repeat(np.arange(len(self.trains), dtype=np.int64), sizes)
+
+
+def _check_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, name: str) -> _Trains:
     factors = _seconds_per_unit([train.units for train in trains])
     starts = np.array([float(train.t_start.magnitude) for train in trains]) * factors
     stops = np.array([float(train.t_stop.magnitude) for train in trains]) * factors
@@ -469,19 +558,231 @@ def _plan_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, 
     start_s, stop_s = _window(starts, stops, t_start_s, t_stop_s, name)
     _check_bin_vs_window(bin_size_s, start_s, stop_s)
     names = tuple(_train_name(train, index) for index, train in enumerate(trains))
-    sizes = np.array([train.size for train in trains], dtype=np.int64)
+    return _Trains(trains, factors, names, start_s, stop_s, observed_s)
 
-    def seconds() -> list[np.ndarray]:
-        return [np.asarray(train.magnitude, dtype=float).reshape(-1) * factor for train, factor in zip(trains, factors)]
+
+def _plan_trains(trains: list[neo.SpikeTrain], bin_size_s, t_start_s, t_stop_s, name: str) -> RasterPlan:
+    checked = _check_trains(trains, bin_size_s, t_start_s, t_stop_s, name)
+    start_s, stop_s, names, observed_s = checked.start_s, checked.stop_s, checked.names, checked.observed_s
 
     def build() -> SpikeRaster:
-        times = np.concatenate(seconds()) if sizes.sum() else np.zeros(0)
-        neuron = np.repeat(np.arange(len(trains), dtype=np.int64), sizes)
+        times, neuron = checked.flat()
         return SpikeRaster.from_row_times(times, neuron, len(trains), bin_size_s, start_s, stop_s, unit_names=names,
                                           observed_s=observed_s)
 
     return RasterPlan(bin_size_s, start_s, stop_s, len(trains), count_bins(start_s, stop_s, bin_size_s), build,
-                      n_spikes=int(sizes.sum()), _summary=lambda: (seconds(), observed_s))
+                      n_spikes=int(checked.sizes.sum()), _summary=lambda: (checked.seconds(), observed_s))
+
+
+# ---------------------------------------------------------------------------------------------
+# other inputs: Blocks, spikeinterface sortings, pynapple TsGroups
+# ---------------------------------------------------------------------------------------------
+def _resolve(spiketrains, segment_index, name: str) -> tuple[object, list | None, np.ndarray | None]:
+    """``(single input, None, support)`` for one recording, or ``(None, [trains per segment], None)`` for several.
+
+    Converts spikeinterface sortings and pynapple TsGroups (imported lazily, inside their
+    adapters) to Neo trains and picks a Block's segment; anything else is returned as is.
+    """
+    from convseq_neo.io import pynapple as nap_io
+    from convseq_neo.io import spikeinterface as si_io
+
+    if si_io.is_sorting(spiketrains):
+        n_segments = int(spiketrains.get_num_segments())
+        if segment_index is None and n_segments > 1:
+            return None, [si_io.to_spiketrains(spiketrains, index, name) for index in range(n_segments)], None
+        return si_io.to_spiketrains(spiketrains, segment_index, name), None, None
+    if nap_io.is_tsgroup(spiketrains):
+        _no_segments(segment_index, "a pynapple TsGroup")
+        return nap_io.to_spiketrains(spiketrains, name), None, nap_io.time_support(spiketrains, name)
+    if isinstance(spiketrains, neo.Block):
+        segments = list(spiketrains.segments)
+        if not segments:
+            raise TypeError(f"{name} must be {_INPUT_TYPES}, got a neo.Block without segments: add segments holding "
+                            "the spike trains")
+        if segment_index is not None:
+            if isinstance(segment_index, (bool, np.bool_)) or not isinstance(segment_index, (int, np.integer)):
+                raise TypeError(f"segment_index must be an int, got {type(segment_index).__name__}")
+            if not 0 <= int(segment_index) < len(segments):
+                raise ValueError(f"segment_index must lie in [0, {len(segments)}) for this Block, got {segment_index}")
+            return segments[int(segment_index)], None, None
+        if len(segments) == 1:
+            return segments[0], None, None
+        return None, [as_spiketrains(segment, f"{name}.segments[{index}]") for index, segment in enumerate(segments)], \
+            None
+    _no_segments(segment_index, f"a {type(spiketrains).__name__}")
+    return spiketrains, None, None
+
+
+def _no_segments(segment_index, what: str) -> None:
+    if segment_index is not None:
+        raise ValueError(f"segment_index applies to a neo.Block or a spikeinterface sorting, not to {what}; leave it "
+                         "None")
+
+
+def _same_units(parts: list[_Trains], name: str) -> list[_Trains]:
+    """Every segment's trains in the first segment's unit order (matched by name)."""
+    names = parts[0].names
+    lookup = {unit: row for row, unit in enumerate(names)}
+    if len(lookup) != len(names):
+        raise ValueError(f"{name}: the first segment repeats a unit name; give every train a distinct name")
+    ordered = [parts[0]]
+    for index, part in enumerate(parts[1:], start=1):
+        if part.names == names:
+            ordered.append(part)
+            continue
+        if len(part.names) != len(names) or set(part.names) != set(names):
+            missing = sorted(set(names) ^ set(part.names))[:5]
+            raise ValueError(f"{name}: segment {index} holds other units than segment 0 ({len(part.names)} against "
+                             f"{len(names)} trains; differing names: {missing}); every segment must hold the same "
+                             "units, matched by train name")
+        order = [dict(zip(part.names, range(len(part.names))))[unit] for unit in names]
+        observed = None if part.observed_s is None else [part.observed_s[row] for row in order]
+        ordered.append(_Trains([part.trains[row] for row in order], part.factors[order], names, part.start_s,
+                               part.stop_s, observed))
+    return ordered
+
+
+def _plan_pieces(parts: list, bin_size_s, t_start_s, t_stop_s, width_s, table: np.ndarray | None,
+                 support: np.ndarray | None, name: str) -> RasterPlan:
+    """Intervals and/or several segments laid end to end with guard gaps of ``width`` bins (module docstring)."""
+    checked = []
+    for index, part in enumerate(parts):
+        where = name if len(parts) == 1 else f"{name}.segments[{index}]"
+        trains = part if isinstance(part, list) else as_spiketrains(part, where)
+        if not trains:
+            raise ValueError(f"{where} holds no spike train; pass at least one neo.SpikeTrain")
+        checked.append(_check_trains(trains, bin_size_s, t_start_s, t_stop_s, where))
+    checked = _same_units(checked, name)
+    bin_size_s = float(bin_size_s)
+    piece_part, piece_table = [], []
+    for index, part in enumerate(checked):
+        pieces = np.array([[part.start_s, part.stop_s]])
+        if support is not None:
+            pieces = intersect_intervals(support, pieces)
+        if table is not None:
+            if len(checked) == 1:
+                pieces = clip_intervals(table, part.start_s, part.stop_s, "intervals") if support is None else \
+                    intersect_intervals(pieces, clip_intervals(table, part.start_s, part.stop_s, "intervals"))
+            else:  # the intervals apply on every segment's own clock; each segment keeps what lies in its window
+                pieces = intersect_intervals(pieces, table)
+        piece_part.extend([index] * len(pieces))
+        piece_table.append(pieces)
+    pieces = np.concatenate(piece_table).reshape(-1, 2)
+    if table is not None and len(checked) > 1:
+        windows = np.array([[part.start_s, part.stop_s] for part in checked])
+        nowhere = [row for row in table if not np.any((windows[:, 0] < row[1]) & (windows[:, 1] > row[0]))]
+        if nowhere:
+            _warn(f"{len(nowhere)} of the {table.shape[0]} intervals overlap no segment's window; they are left out")
+    if pieces.shape[0] == 0:
+        what = "intervals" if table is not None else f"{name}'s time_support"
+        raise ValueError(f"{what} leave nothing of the analysis window(s) to look in; pass intervals inside the "
+                         "recording (in seconds of its own clock)")
+    piece_bins = [count_bins(a, b, bin_size_s) for a, b in pieces]
+    if width_s is None:
+        if pieces.shape[0] > 1:
+            raise TypeError("laying several intervals or segments end to end needs the filter width (the guard gap "
+                            "between them): pass width as a pq.Quantity")
+        guard = 0
+        width_bins = None
+    else:
+        width_bins = width_to_bins(width_s, bin_size_s, int(sum(piece_bins)))
+        guard = width_bins
+        short = sum(n < width_bins for n in piece_bins)
+        if short:
+            logger.info("%d of %d intervals are shorter than the width (%d bins): a sequence longer than them cannot "
+                        "be seen whole there", short, len(piece_bins), width_bins)
+    time_map = TimeMap.layout(piece_part, pieces, bin_size_s, guard, n_parts=len(checked))
+    n_neurons = len(checked[0].trains)
+    names = checked[0].names
+    logger.info("%d interval(s) of %d segment(s) laid end to end, %d guard bins between them: %d bins of which %d "
+                "observed", time_map.n_pieces, len(checked), guard, time_map.total_bins, int(sum(piece_bins)))
+
+    def own_observed(part: _Trains) -> list[np.ndarray | None] | None:
+        """Each unit's ``obs_intervals``, sorted and merged (None: observed throughout)."""
+        if part.observed_s is None:
+            return None
+        return [None if unit is None else _merged_rows(unit) for unit in part.observed_s]
+
+    def piece_rasters():
+        for index, part in enumerate(checked):
+            times, rows = part.flat()
+            order = np.argsort(times, kind="stable")
+            times, rows = times[order], rows[order]
+            own = own_observed(part)
+            kept = 0
+            for piece in np.flatnonzero(time_map.part == index):
+                start, stop = float(time_map.start_s[piece]), float(time_map.stop_s[piece])
+                low, high = np.searchsorted(times, [start, stop], side="left")
+                kept += high - low
+                observed = None if own is None else [
+                    None if unit is None else intersect_intervals(unit, [[start, stop]]) for unit in own]
+                yield piece, SpikeRaster.from_row_times(times[low:high], rows[low:high], n_neurons, bin_size_s, start,
+                                                        stop, observed_s=observed)
+            if kept < times.size:
+                logger.info("left out %d of %d spikes of segment %d outside the intervals", times.size - kept,
+                            times.size, index)
+
+    def build() -> SpikeRaster:
+        neurons, bins, counts, observed = [], [], [], []
+        for piece, raster in piece_rasters():
+            first = int(time_map.first_bin[piece])
+            neurons.append(raster.neuron_index)
+            bins.append(raster.bin_index + first)
+            counts.append(raster.counts)
+            table = raster.observed_table.copy()
+            table[:, 1:] += first
+            observed.append(table)
+        table = np.concatenate(observed)
+        table = table[np.lexsort((table[:, 1], table[:, 0]))]
+        return SpikeRaster(np.concatenate(neurons), np.concatenate(bins), np.concatenate(counts), n_neurons,
+                           time_map.total_bins, bin_size_s=bin_size_s, t_start_s=time_map.t_start_s, unit_names=names,
+                           observed=table)
+
+    def summary() -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Spikes and observed stretches per unit on the analysis clock (for check_recording)."""
+        spikes: list[list[np.ndarray]] = [[] for _ in range(n_neurons)]
+        observed: list[list[np.ndarray]] = [[] for _ in range(n_neurons)]
+        for index, part in enumerate(checked):
+            pieces = np.flatnonzero(time_map.part == index)
+            starts, stops, shifts = time_map.start_s[pieces], time_map.stop_s[pieces], time_map.shift(pieces)
+            spans = np.stack([starts, stops], axis=1)
+            times, rows = part.flat()
+            which = np.searchsorted(starts, times, side="right") - 1
+            inside = which >= 0
+            inside[inside] = times[inside] < stops[which[inside]]
+            mapped, rows = times[inside] - shifts[which[inside]], rows[inside]
+            order = np.argsort(rows, kind="stable")
+            mapped, cuts = mapped[order], np.searchsorted(rows[order], np.arange(n_neurons + 1))
+            own = own_observed(part)
+            for unit in range(n_neurons):
+                spikes[unit].append(mapped[cuts[unit]:cuts[unit + 1]])
+                if own is None or own[unit] is None:
+                    observed[unit].append(spans - shifts[:, None])
+                    continue
+                for start, stop, shift in zip(starts, stops, shifts):
+                    observed[unit].append(intersect_intervals(own[unit], [[start, stop]]) - shift)
+        return ([np.concatenate(unit) for unit in spikes], [np.concatenate(unit).reshape(-1, 2) for unit in observed])
+
+    stop_s = time_map.t_start_s + time_map.total_bins * bin_size_s
+    return RasterPlan(bin_size_s, time_map.t_start_s, stop_s, n_neurons, time_map.total_bins, build,
+                      width_bins=width_bins, n_spikes=int(sum(part.sizes.sum() for part in checked)),
+                      _summary=summary, time_map=time_map)
+
+
+def _warn(message: str) -> None:
+    """A :class:`RecordingWarning` at the user's call, and the same text in the log."""
+    import warnings
+
+    from convseq_neo._plausibility import _user_stacklevel
+
+    logger.warning("%s", message)
+    warnings.warn(message, RecordingWarning, stacklevel=_user_stacklevel())
+
+
+def _merged_rows(intervals: np.ndarray) -> np.ndarray:
+    """Sorted, merged ``(k, 2)`` intervals without empty ones (an ``obs_intervals`` table need not be either)."""
+    table = np.asarray(intervals, dtype=float).reshape(-1, 2)
+    return _merge(table[table[:, 1] > table[:, 0]])
 
 
 def _observation_intervals(trains: list[neo.SpikeTrain], name: str) -> list[np.ndarray | None] | None:

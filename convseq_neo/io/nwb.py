@@ -1,14 +1,43 @@
 """NWB front door: read units, detect sequences, store the result safely in the file, reload it.
 
 * :func:`read_units` reads the Units table's ragged ``spike_times`` column directly (one read of
-  the flat data and of its index) and returns Neo spike trains.
-* :func:`annotate` detects on the file's units and appends the result: the occurrences as a core
-  ``pynwb.event.EventsTable`` under ``/events`` and the patterns as a DynamicTable in
-  ``processing[module]``. Existing data is never modified: the file is updated through
+  the flat data and of its index) and returns Neo spike trains, from a local file, an open
+  ``NWBFile`` or a remote URL (see Remote files).
+* :func:`annotate` detects on the file's units and stores the result: the occurrences as a core
+  ``pynwb.event.EventsTable`` under ``/events``, the patterns and the run's parameters as two
+  DynamicTables in ``processing[module]`` and, by default, the occurrences once more as a
+  ``TimeIntervals`` table under ``/intervals`` for readers that do not know EventsTable. Existing
+  data is never modified: the file is updated through
   :func:`convseq_neo.io.safe_write.safe_write` (a verified temporary copy in the same directory,
   moved over the original with :func:`os.replace`), so a crash at any point leaves the original
-  file as it was.
-* :func:`read_detections` reloads what :func:`annotate` stored.
+  file as it was. With ``out=`` a new, derived file is written instead (its own identifier and
+  object ids, see Derived files) and the source is only read.
+* :func:`read_detections` reloads what :func:`annotate` stored; :func:`read_events` reads one
+  events table as a flat pandas DataFrame; :func:`read_intervals` reads a ``TimeIntervals``
+  table (or the units' ``obs_intervals``) as a ``neo.Epoch``.
+
+Remote files
+------------
+:func:`read_units`, :func:`read_events`, :func:`read_detections`, :func:`read_intervals` and
+:func:`annotate` (with ``out=``) accept an ``http://`` or ``https://`` URL (a DANDI asset's
+download URL, for instance) and stream the file: only the parts HDF5 asks for are fetched, with
+HTTP Range requests, through fsspec (optional: ``pip install "convseq_neo[remote]"``, which
+installs ``fsspec[http]``; a clear ``ImportError`` says so when it is missing). ``s3://bucket/key``
+is read anonymously through the bucket's public HTTPS endpoint (``https://bucket.s3.amazonaws.com
+/key``), which is how DANDI's public bucket is served; a private object needs a pre-signed
+``https`` URL. A remote file cannot be annotated in place: :func:`annotate` raises ``ValueError``
+before any work unless ``out=`` names a local file.
+
+Derived files
+-------------
+With ``out=`` (from a local, a read-only or a remote source), :func:`annotate` writes a new file
+with :meth:`pynwb.NWBHDF5IO.export`: everything the source holds (datasets copied with their
+storage settings, with ``link_data=False`` so that the new file holds no link into the source),
+plus the new tables. The derived file gets a new ``identifier`` (a random UUID) and new object
+ids for every container (``NWBFile.generate_new_id``): archives such as DANDI refuse two files
+that share an identifier or object ids. The source is opened read-only and stays byte for byte
+as it was. Annotating in place (no ``out=``) keeps the file's identifier and object ids: the file
+is the same, with more in it.
 
 Several processes, one file
 ---------------------------
@@ -18,7 +47,7 @@ and pid) from before it reads the units until after the atomic replace. Two runs
 therefore never lose a detection: the second waits (``lock_timeout``, command line
 ``--lock-timeout``) and then reads the file the first one wrote, or fails with
 :class:`~convseq_neo.io.file_lock.FileLockedError` ("... is locked by another process ...") and
-changes nothing. For the same span the source stays open read-only through h5py, so HDF5's own
+changes nothing. For the same span a local source stays open read-only through h5py, so HDF5's own
 file locking (on by default) makes any other program that opens the file for writing (h5py mode
 ``"a"``/``"r+"``, pynwb mode ``"a"``) fail with HDF5's lock error instead of writing into a file
 about to be replaced. Conversely a file another program has open for writing makes
@@ -38,8 +67,10 @@ Layout written by :func:`annotate` (``name="convseq"``)
 ``/events/convseq`` (EventsTable), one row per significant occurrence:
     ``timestamp`` (onset, s), ``duration`` (offset - onset, s: an event spans ``[timestamp,
     timestamp + duration]`` as a Neo Epoch does), ``center`` (s), ``pattern`` (DynamicTableRegion
-    into the patterns table), ``peak`` and ``pvalue``. ``source_description`` names the package
-    version and every parameter (as JSON after ``parameters (JSON):``).
+    into the patterns table), ``peak`` and ``pvalue``. ``source_description`` is one short phrase:
+    the algorithm, the package version and the main parameters, e.g. ``"convSeq (convseq_neo
+    0.1.0): 2 patterns, bin 5 ms, width 200 ms, alpha 0.05, n_surrogates 200; every parameter in
+    /processing/ecephys/convseq_parameters"``. :func:`read_events` reads it as a flat DataFrame.
 ``/processing/<module>/convseq_patterns`` (DynamicTable), one row per learned pattern:
     ``units`` (ragged DynamicTableRegion into the Units table, members ordered by lag), ``lags``
     (ragged, s relative to the occurrence centre), ``scores`` and ``pvalues`` (ragged, membership),
@@ -47,11 +78,28 @@ Layout written by :func:`annotate` (``name="convseq"``)
     in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units) and
     ``filter`` (patterns x analyzed units x window bins; column ``j`` is the lag ``(j - W // 2) *
     bin_size`` from the window centre).
+``/processing/<module>/convseq_parameters`` (DynamicTable), one row per parameter of the run:
+    ``parameter`` (its name) and ``value`` (its value as JSON text: ``0.05``, ``"crossfit"``,
+    ``true``, ``null``), sorted by name: the flat record of ``DetectionResult.parameters``
+    (package version included). Core pynwb reads it (``to_dataframe()``); no extension is
+    needed. :func:`read_detections` returns it as the dict ``parameters``.
+``/intervals/convseq_occurrences`` (TimeIntervals; ``mirror_intervals=True``, the default):
+    the same occurrences for readers that know ``TimeIntervals`` but not the newer EventsTable
+    (pynapple's NWB loader, NWB Widgets, MATLAB's matnwb before EventsTable): ``start_time``
+    (onset), ``stop_time`` (offset), ``pattern`` (plain integer), ``center``, ``peak``,
+    ``pvalue``, in time order (the order NWB asks of ``TimeIntervals``); ``id`` is the row of
+    the occurrence in ``/events/convseq``. It is a copy for convenience:
+    ``/events/convseq`` stays the reference. A run without any occurrence writes no mirror (NWB
+    best practice has no empty tables).
+
+Files written by convseq_neo 0.1.0 have no parameters table and no intervals mirror; their
+``source_description`` holds every parameter as JSON after ``parameters (JSON): ``.
+:func:`read_detections` reads both layouts.
 
 nwbinspector finds nothing to report in these tables, with two exceptions at its lowest level
 (BEST_PRACTICE_SUGGESTION) that do not apply: ``check_single_row`` when one pattern is learned
 (the patterns table then has one row) and ``check_column_binary_capability`` when the
-occurrences use exactly two patterns (it suggests turning the ``pattern`` region into booleans).
+occurrences use exactly two patterns (it suggests turning the ``pattern`` column into booleans).
 """
 
 from __future__ import annotations
@@ -63,7 +111,9 @@ import numbers
 import os
 import stat
 import time
-from contextlib import contextmanager
+import uuid
+import warnings
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,11 +132,22 @@ logger = logging.getLogger(__name__)
 #: Without obs_intervals or a window, the analysis window ends this long after the last spike.
 _LAST_SPIKE_MARGIN_S = 1e-6
 
-__all__ = ["read_units", "annotate", "read_detections", "StoredDetections", "PATTERNS_SUFFIX"]
+__all__ = ["read_units", "annotate", "read_detections", "read_events", "read_intervals", "StoredDetections",
+           "PATTERNS_SUFFIX", "PARAMETERS_SUFFIX", "OCCURRENCES_SUFFIX", "REMOTE_SCHEMES"]
 
 #: The patterns table of a run named ``name`` is ``name + PATTERNS_SUFFIX``.
 PATTERNS_SUFFIX = "_patterns"
+#: The parameters table of a run named ``name`` is ``name + PARAMETERS_SUFFIX`` (next to the patterns table).
+PARAMETERS_SUFFIX = "_parameters"
+#: The TimeIntervals mirror of a run's occurrences is ``/intervals/<name + OCCURRENCES_SUFFIX>``.
+OCCURRENCES_SUFFIX = "_occurrences"
+#: URL schemes that are streamed rather than opened as local paths.
+REMOTE_SCHEMES = ("http://", "https://", "s3://")
+#: Where convseq_neo 0.1.0 put the parameters: as JSON after this marker in the EventsTable's source_description.
 _PARAMETERS_MARKER = "parameters (JSON): "
+_REMOTE_INSTALL = 'pip install "convseq_neo[remote]"'
+#: Special value of ``intervals``: the units' own observation intervals.
+_OBS_INTERVALS = "obs_intervals"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,6 +169,72 @@ def _check_path(path, name: str = "path", *, open_file_allowed: bool = True) -> 
     if not os.access(path, os.R_OK):
         raise PermissionError(f"{name}: '{path}' is not readable")
     return path
+
+
+def _is_remote(source) -> bool:
+    """True for a str that is an http(s) or s3 URL."""
+    return isinstance(source, str) and source.strip().lower().startswith(REMOTE_SCHEMES)
+
+
+def _https_url(url: str) -> str:
+    """``url`` as fsspec's HTTP file system reads it: http(s) as is, ``s3://bucket/key`` through the bucket's
+    public HTTPS endpoint (anonymous access)."""
+    url = url.strip()
+    if not url.lower().startswith("s3://"):
+        return url
+    bucket, _, key = url[len("s3://"):].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"{url!r} is not an s3://bucket/key URL")
+    if "." in bucket:  # a dotted bucket name does not match the endpoint's certificate: path-style address
+        return f"https://s3.amazonaws.com/{bucket}/{key}"
+    return f"https://{bucket}.s3.amazonaws.com/{key}"
+
+
+def _http_filesystem():
+    """fsspec's HTTP file system, or an ImportError that says how to install it."""
+    try:
+        import fsspec
+
+        return fsspec.filesystem("http")
+    except ImportError as err:
+        raise ImportError(f"reading a remote NWB file (an http, https or s3 URL) needs the optional packages fsspec "
+                          f"and aiohttp: {_REMOTE_INSTALL} (or pip install \"fsspec[http]\"); {err}") from err
+
+
+@contextmanager
+def _remote(url: str, where: str):
+    """Stream a remote NWB file read-only: yields ``(io, nwbfile)``; HTTP Range requests through fsspec."""
+    import h5py
+    from pynwb import NWBHDF5IO
+
+    filesystem = _http_filesystem()
+    target = _https_url(url)
+    try:
+        handle = filesystem.open(target, "rb", cache_type="blockcache")
+    except Exception as err:  # fsspec reports any failure to learn the size as FileNotFoundError: look at the cause
+        cause = err.__cause__ if isinstance(err, FileNotFoundError) and err.__cause__ is not None else err
+        status = getattr(cause, "status", None)
+        if isinstance(cause, FileNotFoundError) or status in (404, 410):
+            raise FileNotFoundError(f"{where}: no such remote file (the server answered "
+                                    f"{f'HTTP {status}' if status else 'not found'})") from err
+        # connection refused, DNS, TLS, other HTTP errors: not the caller's argument
+        raise OSError(f"{where}: the remote file could not be opened: {type(cause).__name__}: {cause}") from err
+    h5file = io = None
+    try:
+        try:
+            h5file = h5py.File(handle, "r")
+            io = NWBHDF5IO(file=h5file, mode="r")
+            nwbfile = io.read()
+        except Exception as err:
+            raise ValueError(f"{where} could not be read as an NWB file (a remote file is read with HTTP Range "
+                             f"requests, which the server must answer): {type(err).__name__}: {err}") from err
+        yield io, nwbfile
+    finally:
+        if io is not None:
+            io.close()
+        if h5file is not None:
+            h5file.close()
+        handle.close()
 
 
 def _read_only(path: Path) -> bool:
@@ -157,31 +284,55 @@ def _held_open(path: Path, timeout: float):
         handle.close()
 
 
-class _Opened:
-    """Context manager: an open NWBFile from a path (read-only) or as given."""
+@contextmanager
+def _local(path: Path):
+    """Open a local NWB file read-only: yields ``(io, nwbfile)``."""
+    from pynwb import NWBHDF5IO
 
-    def __init__(self, source, mode: str = "r") -> None:
-        self.source, self.mode, self.io = source, mode, None
+    io = None
+    try:
+        io = NWBHDF5IO(str(path), "r")
+        nwbfile = io.read()
+    except Exception as err:
+        if io is not None:
+            io.close()
+        if _is_hdf5_lock_error(err):
+            raise _hdf5_locked(path, err) from err
+        raise ValueError(f"'{path}' could not be read as an NWB file: {type(err).__name__}: {err}") from err
+    try:
+        yield io, nwbfile
+    finally:
+        io.close()
+
+
+def _open_source(source, argument: str = "path_or_nwbfile"):
+    """Context manager yielding ``(io, nwbfile)`` read-only, from a local path or a remote URL."""
+    if _is_remote(source):
+        return _remote(source, f"{argument}: '{source}'")
+    return _local(_check_path(source, argument))
+
+
+class _Opened:
+    """Context manager: an open NWBFile from a path or URL (read-only) or as given."""
+
+    def __init__(self, source) -> None:
+        self.source, self.context = source, None
 
     def __enter__(self):
-        from pynwb import NWBHDF5IO, NWBFile
+        from pynwb import NWBFile
 
         if isinstance(self.source, NWBFile):
             return self.source
-        path = _check_path(self.source, "path_or_nwbfile")
-        try:
-            self.io = NWBHDF5IO(str(path), self.mode)
-            return self.io.read()
-        except Exception as err:
-            if self.io is not None:
-                self.io.close()
-            if _is_hdf5_lock_error(err):
-                raise _hdf5_locked(path, err) from err
-            raise ValueError(f"'{path}' could not be read as an NWB file: {type(err).__name__}: {err}") from err
+        self.context = _open_source(self.source)
+        return self.context.__enter__()[1]
 
     def __exit__(self, *exc) -> None:
-        if self.io is not None:
-            self.io.close()
+        if self.context is not None:
+            self.context.__exit__(*exc)
+
+
+def _where(source) -> str:
+    return f"'{source}'" if isinstance(source, (str, os.PathLike)) else "the NWBFile"
 
 
 def _units_table(nwbfile, where: str):
@@ -337,7 +488,9 @@ def read_units(path_or_nwbfile, unit_ids=None, *, window: str | None = None) -> 
     Parameters
     ----------
     path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
-        A file (opened read-only and closed again) or an open NWBFile.
+        A file (opened read-only and closed again), an ``http(s)://`` or ``s3://`` URL (streamed,
+        see the module's Remote files; needs ``pip install "convseq_neo[remote]"``) or an open
+        NWBFile.
     unit_ids : sequence of int, optional
         Ids (the Units table's ``id`` column) of the units to read, in this order (default: all).
     window : str, optional
@@ -359,7 +512,11 @@ def read_units(path_or_nwbfile, unit_ids=None, *, window: str | None = None) -> 
     Raises
     ------
     FileNotFoundError
-        No such file.
+        No such file (or no such remote file).
+    ImportError
+        A URL without the optional packages for remote reading (the message says what to install).
+    OSError
+        A remote file the server did not deliver (connection refused, HTTP error).
     convseq_neo.io.file_lock.FileLockedError
         Another program has the file open for writing (HDF5 file lock).
     ValueError
@@ -382,8 +539,153 @@ def read_units(path_or_nwbfile, unit_ids=None, *, window: str | None = None) -> 
     array([[0., 2.]])
     """
     with _Opened(path_or_nwbfile) as nwbfile:
-        where = f"'{path_or_nwbfile}'" if isinstance(path_or_nwbfile, (str, os.PathLike)) else "the NWBFile"
-        return _read_units(nwbfile, unit_ids, window, where).trains
+        return _read_units(nwbfile, unit_ids, window, _where(path_or_nwbfile)).trains
+
+
+# ---------------------------------------------------------------------------------------------
+# intervals as a neo.Epoch
+# ---------------------------------------------------------------------------------------------
+def _time_intervals_tables(nwbfile) -> dict:
+    """Every TimeIntervals table of the file by name: trials, epochs, invalid_times and those in /intervals."""
+    from pynwb.epoch import TimeIntervals
+
+    tables = {name: table for name, table in (nwbfile.intervals or {}).items() if isinstance(table, TimeIntervals)}
+    for name in ("trials", "epochs", "invalid_times"):
+        table = getattr(nwbfile, name, None)
+        if isinstance(table, TimeIntervals):
+            tables.setdefault(name, table)
+    return tables
+
+
+def _check_intervals(intervals) -> None:
+    if intervals is not None and not isinstance(intervals, (str, neo.Epoch)):
+        raise TypeError(f"intervals must be the name of a TimeIntervals table in the file ('trials', 'epochs', ...), "
+                        f"'{_OBS_INTERVALS}' or a neo.Epoch, got {type(intervals).__name__}")
+    if isinstance(intervals, str) and not intervals.strip():
+        raise ValueError("intervals is an empty name; pass a TimeIntervals table's name, 'obs_intervals' or None")
+
+
+def _merge_intervals(spans: np.ndarray) -> np.ndarray:
+    """Union of (k, 2) intervals: sorted, overlapping or touching ones merged."""
+    spans = spans[np.argsort(spans[:, 0], kind="stable")]
+    merged: list[list[float]] = []
+    for start, stop in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], stop)
+        else:
+            merged.append([float(start), float(stop)])
+    return np.asarray(merged, dtype=float).reshape(-1, 2)
+
+
+def _intervals_epoch(nwbfile, intervals, where: str, rows: np.ndarray | None = None) -> neo.Epoch:
+    """``intervals`` (a TimeIntervals table's name, ``"obs_intervals"`` or a neo.Epoch) as a neo.Epoch in s.
+
+    ``rows``: the Units-table rows whose ``obs_intervals`` count (default: every unit).
+    """
+    _check_intervals(intervals)
+    if isinstance(intervals, neo.Epoch):
+        return intervals
+    tables = _time_intervals_tables(nwbfile)
+    units = nwbfile.units
+    has_obs = units is not None and "obs_intervals" in units.colnames
+    if intervals == _OBS_INTERVALS and has_obs and intervals not in tables:
+        flat, bounds = _ragged(units, "obs_intervals")
+        flat = np.asarray(flat, dtype=float).reshape(-1, 2)
+        rows = np.arange(len(bounds) - 1) if rows is None else np.asarray(rows, dtype=np.int64)
+        spans = np.concatenate([flat[bounds[r]:bounds[r + 1]] for r in rows] + [np.zeros((0, 2))])
+        starts, stops = spans[:, 0], spans[:, 1]
+        ids = None
+        label = f"the obs_intervals of the Units table of {where}"
+    else:
+        table = tables.get(intervals)
+        if table is None:
+            available = sorted(tables) + ([_OBS_INTERVALS] if has_obs else [])
+            raise ValueError(f"intervals={intervals!r}: {where} has no TimeIntervals table of that name (available: "
+                             f"{', '.join(repr(a) for a in available) or 'none'})")
+        starts = np.asarray(table["start_time"].data[:], dtype=float)
+        stops = np.asarray(table["stop_time"].data[:], dtype=float)
+        ids = np.asarray(table.id.data[:], dtype=np.int64)
+        label = f"the TimeIntervals table {intervals!r} of {where}"
+        spans = np.column_stack([starts, stops])
+    if spans.shape[0] == 0:
+        raise ValueError(f"intervals={intervals!r}: {label} has no intervals")
+    if not np.isfinite(spans).all():
+        raise ValueError(f"intervals={intervals!r}: {label} holds NaN or infinite times")
+    if np.any(stops < starts):
+        bad = int(np.flatnonzero(stops < starts)[0])
+        raise ValueError(f"intervals={intervals!r}: {label} has an interval that stops before it starts "
+                         f"([{starts[bad]}, {stops[bad]}] s)")
+    if ids is None:  # the units' intervals: their union
+        spans = _merge_intervals(spans)
+        annotations = {}
+    else:  # a table's rows, in time order, each with its id
+        order = np.argsort(starts, kind="stable")
+        spans, ids = spans[order], ids[order]
+        annotations = {"nwb_id": ids}
+    return neo.Epoch(times=spans[:, 0] * pq.s, durations=(spans[:, 1] - spans[:, 0]) * pq.s, name=str(intervals),
+                     description=f"intervals from {label}", array_annotations=annotations)
+
+
+def read_intervals(path_or_nwbfile, name: str, unit_ids=None) -> neo.Epoch:
+    """Read a ``TimeIntervals`` table of an NWB file, or its units' ``obs_intervals``, as a ``neo.Epoch``.
+
+    This is how :func:`annotate`'s ``intervals=`` argument is resolved.
+
+    Parameters
+    ----------
+    path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
+        A file (opened read-only), an ``http(s)://`` or ``s3://`` URL, or an open NWBFile.
+    name : str
+        ``"trials"``, ``"epochs"``, ``"invalid_times"``, the name of any table under
+        ``/intervals``, or ``"obs_intervals"``: the union of the units' observation intervals
+        (overlapping ones merged), used when the file has no TimeIntervals table of that name.
+    unit_ids : sequence of int, optional
+        With ``"obs_intervals"``: the units whose intervals count (default: all).
+
+    Returns
+    -------
+    neo.Epoch
+        ``times`` = ``start_time``, ``durations`` = ``stop_time - start_time``, in seconds, in time
+        order; ``name`` is ``name``. From a table, the array annotation ``nwb_id`` holds each
+        interval's row id in the table.
+
+    Raises
+    ------
+    TypeError
+        ``name`` is not a str.
+    ValueError
+        No TimeIntervals table of that name (the message lists the names available), an empty
+        table, NaN times, or an interval that stops before it starts.
+
+    Examples
+    --------
+    >>> import datetime
+    >>> from pynwb import NWBFile
+    >>> nwbfile = NWBFile(session_description="demo", identifier="demo",
+    ...                   session_start_time=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc))
+    >>> nwbfile.add_trial(start_time=10.0, stop_time=12.5)
+    >>> nwbfile.add_trial(start_time=2.0, stop_time=4.0)
+    >>> epoch = read_intervals(nwbfile, "trials")
+    >>> epoch.times.magnitude.tolist(), epoch.durations.magnitude.tolist(), epoch.array_annotations["nwb_id"].tolist()
+    ([2.0, 10.0], [2.0, 2.5], [1, 0])
+    >>> read_intervals(nwbfile, "sleep")
+    Traceback (most recent call last):
+    ...
+    ValueError: intervals='sleep': the NWBFile has no TimeIntervals table of that name (available: 'trials')
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be the name of a TimeIntervals table or 'obs_intervals', got {type(name).__name__}")
+    with _Opened(path_or_nwbfile) as nwbfile:
+        rows = None
+        if unit_ids is not None:
+            all_ids = np.asarray(_units_table(nwbfile, _where(path_or_nwbfile)).id.data[:])
+            position = {int(uid): row for row, uid in enumerate(all_ids)}
+            wanted = _check_unit_ids(unit_ids)
+            missing = [int(u) for u in wanted if int(u) not in position]
+            if missing:
+                raise ValueError(f"unit_ids {missing} are not in the Units table of {_where(path_or_nwbfile)}")
+            rows = np.array([position[int(u)] for u in wanted], dtype=np.int64)
+        return _intervals_epoch(nwbfile, name, _where(path_or_nwbfile), rows)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -397,12 +699,17 @@ def _free_name(nwbfile, module: str, name: str) -> str:
     return f"{name}_new"  # pragma: no cover
 
 
-def _clashes(nwbfile, module: str, name: str) -> list[str]:
+def _clashes(nwbfile, module: str, name: str, mirror: bool = True) -> list[str]:
     found = []
     if name in (nwbfile.events or {}):
         found.append(f"an events table '/events/{name}'")
-    if module in nwbfile.processing and name + PATTERNS_SUFFIX in nwbfile.processing[module].data_interfaces:
-        found.append(f"a table '/processing/{module}/{name}{PATTERNS_SUFFIX}'")
+    if module in nwbfile.processing:
+        interfaces = nwbfile.processing[module].data_interfaces
+        for suffix in (PATTERNS_SUFFIX, PARAMETERS_SUFFIX):
+            if name + suffix in interfaces:
+                found.append(f"a table '/processing/{module}/{name}{suffix}'")
+    if mirror and name + OCCURRENCES_SUFFIX in _time_intervals_tables(nwbfile):
+        found.append(f"a table '/intervals/{name}{OCCURRENCES_SUFFIX}'")
     return found
 
 
@@ -414,15 +721,37 @@ def _check_name(name, argument: str) -> str:
     return name
 
 
-def _source_description(result: DetectionResult) -> str:
+def _source_description(result: DetectionResult, module: str, name: str) -> str:
+    """One short phrase: the algorithm, the version and the main parameters (all of them are in the parameters
+    table)."""
     params = result.parameters
-    return (f"{params.get('software', 'convseq_neo')}: convSeq spike-sequence detection (Koshkin & Fukai, ICML 2024) "
-            f"on the Units table; {_PARAMETERS_MARKER}{json.dumps(params, sort_keys=True)}")
+    software = str(params.get("software", "convseq_neo"))
+    k = int(params.get("n_patterns", result.n_patterns))
+    main = [f"{k} pattern{'s' if k != 1 else ''}"]
+    for key, label in (("bin_size_s", "bin"), ("width_s", "width")):
+        if isinstance(params.get(key), (int, float)):
+            main.append(f"{label} {params[key] * 1e3:g} ms")
+    for key, label in (("alpha", "alpha"), ("n_surrogates", "n_surrogates")):
+        if key in params:
+            main.append(f"{label} {params[key]:g}" if isinstance(params[key], (int, float)) else
+                        f"{label} {params[key]}")
+    return (f"convSeq ({software}): {', '.join(main)}; every parameter in "
+            f"/processing/{module}/{name}{PARAMETERS_SUFFIX}")
 
 
-def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: str):
-    """The patterns DynamicTable and the EventsTable, built column-wise."""
+def _json_value(value):
+    """JSON for what json cannot write itself: numpy scalars and arrays as numbers and lists, anything else as text."""
+    if isinstance(value, np.generic) or (isinstance(value, np.ndarray) and not isinstance(value, pq.Quantity)):
+        return value.tolist()
+    return str(value)  # a Quantity as "0.005 s"
+
+
+def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: str, module: str = "ecephys",
+                  mirror: bool = True):
+    """The patterns and parameters DynamicTables, the EventsTable and (``mirror``) the TimeIntervals copy of the
+    occurrences (else None), built column-wise."""
     from hdmf.common import DynamicTable, DynamicTableRegion, VectorData, VectorIndex
+    from pynwb.epoch import TimeIntervals
     from pynwb.event import DurationVectorData, EventsTable, TimestampVectorData
 
     n_patterns = result.n_patterns
@@ -469,16 +798,25 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
     patterns = DynamicTable(name=name + PATTERNS_SUFFIX, description="convSeq patterns: member units, lags, "
                             "membership and learned filters (one row per pattern; id = pattern index)",
                             columns=columns, id=np.arange(n_patterns, dtype=np.int64))
+    keys = sorted(result.parameters)
+    parameters = DynamicTable(
+        name=name + PARAMETERS_SUFFIX,
+        description=f"every parameter of the convSeq run stored in /events/{name} (one row per parameter; value as "
+        "JSON text)",
+        columns=[VectorData(name="parameter", description="parameter name", data=keys),
+                 VectorData(name="value", description="parameter value as JSON text (numbers, strings in double "
+                            "quotes, true/false, null)",
+                            data=[json.dumps(result.parameters[key], default=_json_value) for key in keys])],
+        id=np.arange(len(keys), dtype=np.int64))
     occ = result.occurrences
+    onset, offset = occ["onset"].to_numpy(float), occ["offset"].to_numpy(float)
     events = EventsTable(
         name=name, description="convSeq sequence occurrences: each event spans [timestamp, timestamp + duration] "
         "= [onset, offset], from the earliest to the latest member's expected spike time",
-        source_description=_source_description(result),
+        source_description=_source_description(result, module, name),
         columns=[
-            TimestampVectorData(name="timestamp", description="occurrence onset (s)",
-                                data=occ["onset"].to_numpy(float)),
-            DurationVectorData(name="duration", description="offset - onset (s)",
-                               data=(occ["offset"] - occ["onset"]).to_numpy(float)),
+            TimestampVectorData(name="timestamp", description="occurrence onset (s)", data=onset),
+            DurationVectorData(name="duration", description="offset - onset (s)", data=offset - onset),
             VectorData(name="center", description="occurrence centre: mean of the members' expected spike times (s)",
                        data=occ["center"].to_numpy(float)),
             DynamicTableRegion(name="pattern", description="the pattern (row of the patterns table)",
@@ -488,12 +826,37 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
                        data=occ["pvalue"].to_numpy(float)),
         ],
         id=np.arange(len(occ), dtype=np.int64))
-    return patterns, events
+    intervals = None
+    if mirror and len(occ):  # no empty table: nwbinspector reports empty tables (and trips over their columns)
+        order = np.argsort(onset, kind="stable")  # TimeIntervals rows go in time order
+        # the smallest unsigned integer that holds every pattern index: with one byte, nwbinspector does not
+        # suggest booleans for a run of two patterns (check_column_binary_capability)
+        pattern_dtype = np.min_scalar_type(max(n_patterns - 1, 0))
+        intervals = TimeIntervals(
+            name=name + OCCURRENCES_SUFFIX,
+            description=f"convSeq sequence occurrences, a copy of /events/{name} for readers of TimeIntervals (id = "
+            f"row in /events/{name}; pattern = row in /processing/{module}/{name}{PATTERNS_SUFFIX})",
+            columns=[
+                VectorData(name="start_time", description="occurrence onset (s)", data=onset[order]),
+                VectorData(name="stop_time", description="occurrence offset (s)", data=offset[order]),
+                VectorData(name="pattern", description=f"the pattern (row of /processing/{module}/{name}"
+                           f"{PATTERNS_SUFFIX})", data=occ["pattern"].to_numpy().astype(pattern_dtype)[order]),
+                VectorData(name="center", description="occurrence centre: mean of the members' expected spike "
+                           "times (s)", data=occ["center"].to_numpy(float)[order]),
+                VectorData(name="peak", description="tested response height", data=occ["peak"].to_numpy(float)[order]),
+                VectorData(name="pvalue", description="uncorrected p-value (all passed Benjamini-Hochberg at alpha)",
+                           data=occ["pvalue"].to_numpy(float)[order]),
+            ],
+            id=np.arange(len(occ), dtype=np.int64)[order])
+    return patterns, events, parameters, intervals
 
 
-def _check_destination(source: Path, out) -> Path:
+def _check_destination(source, out, remote: bool = False) -> Path:
     """Where :func:`annotate` writes: ``source`` itself or a new file ``out``, in a writable directory."""
     if out is None:
+        if remote:
+            raise ValueError(f"path '{source}' is a remote file, which cannot be annotated in place: pass out=... "
+                             "(a local path; command line: --out) to write an annotated copy")
         dest = source
         if _read_only(source):
             raise PermissionError(f"'{source}' is read-only: make it writable, or pass out=... (command line: --out) "
@@ -501,6 +864,8 @@ def _check_destination(source: Path, out) -> Path:
     else:
         if not isinstance(out, (str, os.PathLike)):
             raise TypeError(f"out must be a path, got {type(out).__name__}")
+        if _is_remote(out):
+            raise ValueError(f"out must be a local path, got the URL {out!r}: the annotated copy is written locally")
         dest = Path(out)
         if dest.exists():
             raise FileExistsError(f"out: '{dest}' exists already; choose a new path (or annotate it in place)")
@@ -511,55 +876,123 @@ def _check_destination(source: Path, out) -> Path:
     return dest
 
 
+@contextmanager
+def _temporary_name_accepted():
+    """Silence pynwb's warning that a path does not end in '.nwb': the temporary copies of safe_write do not."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*does not end in '\.nwb'", category=UserWarning)
+        yield
+
+
 def _units_snapshot(nwbfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Flat spike times, their boundaries and the unit ids: what an annotated copy must keep bit for bit."""
     times, bounds = _ragged(nwbfile.units, "spike_times")
     return times, bounds, np.asarray(nwbfile.units.id.data[:])
 
 
-def _append_tables(path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str, where: str) -> None:
-    """Append the events and patterns tables of ``result`` to the NWB file at ``path``."""
+def _add_tables(nwbfile, result: DetectionResult, rows: np.ndarray, name: str, module: str, mirror: bool,
+                where: str) -> None:
+    """Add the tables of ``result`` to the (open) ``nwbfile``."""
+    clash = _clashes(nwbfile, module, name, mirror)
+    if clash:  # pragma: no cover - the file changed since it was checked
+        raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
+    patterns, events, parameters, intervals = _build_tables(result, nwbfile.units, rows, name, module, mirror)
+    if module in nwbfile.processing:
+        processing = nwbfile.processing[module]
+    else:
+        processing = nwbfile.create_processing_module(
+            name=module, description="processed data (convSeq spike-sequence detections)")
+    processing.add(patterns)
+    processing.add(parameters)
+    nwbfile.add_events_table(events)
+    if intervals is not None:
+        nwbfile.add_time_intervals(intervals)
+
+
+def _append_tables(path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str, mirror: bool,
+                   where: str) -> None:
+    """Append the tables of ``result`` to the NWB file at ``path`` (an in-place update)."""
     from pynwb import NWBHDF5IO
 
-    with NWBHDF5IO(str(path), "a") as io:
+    with _temporary_name_accepted(), NWBHDF5IO(str(path), "a") as io:
         nwbfile = io.read()
-        clash = _clashes(nwbfile, module, name)
-        if clash:  # pragma: no cover - the file changed since it was checked
-            raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
-        patterns, events = _build_tables(result, nwbfile.units, rows, name)
-        if module in nwbfile.processing:
-            processing = nwbfile.processing[module]
-        else:
-            processing = nwbfile.create_processing_module(
-                name=module, description="processed data (convSeq spike-sequence detections)")
-        processing.add(patterns)
-        nwbfile.add_events_table(events)
+        _add_tables(nwbfile, result, rows, name, module, mirror, where)
         io.write(nwbfile)
 
 
-def _stored_intact(path: Path, name: str, original: tuple[np.ndarray, np.ndarray, np.ndarray]) -> bool:
-    """True when the file at ``path`` reads back with the events table ``name`` and ``original``'s units."""
+def _export_derived(src_io, nwbfile, path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str,
+                    mirror: bool, where: str) -> str:
+    """Write a derived file at ``path``: the source's content and the new tables, with a new identifier and new
+    object ids. Returns the new identifier."""
     from pynwb import NWBHDF5IO
 
-    with NWBHDF5IO(str(path), "r") as io:
+    identifier = str(uuid.uuid4())
+    source_identifier = nwbfile.identifier
+    # NWBFile.identifier has no setter (hdmf fields are set once); export writes what `fields` holds
+    nwbfile.fields["identifier"] = identifier
+    if nwbfile.identifier != identifier:  # pragma: no cover - an hdmf that stores fields elsewhere
+        raise RuntimeError("could not give the derived NWB file a new identifier; the source was left untouched")
+    nwbfile.generate_new_id()  # new object ids for every container read from the source
+    _add_tables(nwbfile, result, rows, name, module, mirror, where)
+    nwbfile.set_modified()
+    with _temporary_name_accepted(), NWBHDF5IO(str(path), "w") as io:
+        # link_data=False: datasets are copied (H5Ocopy: storage settings kept), never linked to the source
+        io.export(src_io=src_io, nwbfile=nwbfile, write_args={"link_data": False})
+    logger.info("annotate: derived file with identifier %s (source identifier %s)", identifier, source_identifier)
+    return identifier
+
+
+def _stored_intact(path: Path, name: str, original: tuple[np.ndarray, np.ndarray, np.ndarray],
+                   identifier: str | None = None) -> bool:
+    """True when the file at ``path`` reads back with the events table ``name``, ``original``'s units and (when
+    given) the identifier ``identifier``."""
+    from pynwb import NWBHDF5IO
+
+    with _temporary_name_accepted(), NWBHDF5IO(str(path), "r") as io:
         nwbfile = io.read()
         times, bounds, ids = _units_snapshot(nwbfile)
         return (times.dtype == original[0].dtype and np.array_equal(times, original[0])
                 and np.array_equal(bounds, original[1]) and np.array_equal(ids, original[2])
-                and name in (nwbfile.events or {}))
+                and name in (nwbfile.events or {}) and (identifier is None or nwbfile.identifier == identifier))
+
+
+@dataclass
+class _Prepared:
+    units: _Units
+    original: tuple
+    options: dict
+
+
+def _prepare(nwbfile, *, name, module, mirror, unit_ids, window, intervals, core_options, where) -> _Prepared:
+    """Check the names, read the units and resolve ``intervals``: everything before the fit."""
+    clash = _clashes(nwbfile, module, name, mirror)
+    if clash:
+        raise ValueError(f"{where} already holds {' and '.join(clash)}; NWB cannot delete objects, so store this run "
+                         f"under another name, e.g. name={_free_name(nwbfile, module, name)!r} (command line: --name)")
+    units = _read_units(nwbfile, unit_ids, window, where)
+    options = dict(core_options)
+    if intervals is not None:
+        # detect() restricts the analysis to these intervals (a neo.Epoch); until it takes the keyword, it reaches
+        # detect like any core option
+        options["intervals"] = _intervals_epoch(nwbfile, intervals, where, units.rows)
+    return _Prepared(units, _units_snapshot(nwbfile), options)
 
 
 def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=None, module: str = "ecephys",
-             unit_ids=None, window: str | None = None, t_start=None, t_stop=None, random_state=None,
-             device="auto", progress: bool = False, lock_timeout: float = 0.0, **core_options) -> DetectionResult:
-    """Detect sequences in an NWB file's units and store the result in the file (or a copy).
+             unit_ids=None, window: str | None = None, intervals=None, t_start=None, t_stop=None,
+             mirror_intervals: bool = True, random_state=None, device="auto", progress: bool = False,
+             lock_timeout: float = 0.0, **core_options) -> DetectionResult:
+    """Detect sequences in an NWB file's units and store the result in the file (or a derived copy).
 
-    The original is never opened for writing: through
-    :func:`~convseq_neo.io.safe_write.safe_write`, a copy is made in the destination's directory
-    (a hidden ``.<file>.<host>.<pid>.<random>.convseq-tmp``), the tables are appended to it, it is
-    checked (every unit and spike read back bit-identical) and then moved over the destination
-    with :func:`os.replace`, which is atomic. A crash at any point leaves the destination as it
-    was (at worst a stray temporary file next to it, which the next run on the file removes).
+    The original is never opened for writing. In place (no ``out``), through
+    :func:`~convseq_neo.io.safe_write.safe_write`: a copy is made in the file's directory (a hidden
+    ``.<file>.<host>.<pid>.<random>.convseq-tmp``), the tables are appended to it, it is checked
+    (every unit and spike read back bit-identical) and then moved over the file with
+    :func:`os.replace`, which is atomic. With ``out``, a new derived file is exported to such a
+    temporary file, checked and moved to ``out`` the same way; it has its own ``identifier`` and
+    new object ids (see the module's Derived files) and the source, local, read-only or remote,
+    stays byte for byte as it was. A crash at any point leaves the destination as it was (at worst
+    a stray temporary file next to it, which the next run on the file removes).
 
     The destination is locked from before the units are read until after the replace, so
     concurrent runs on one file never lose a detection (see Notes).
@@ -567,22 +1000,39 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     Parameters
     ----------
     path : str or os.PathLike
-        The NWB file.
+        The NWB file, or an ``http(s)://`` or ``s3://`` URL (streamed; ``out`` is then required:
+        a ``ValueError`` says so before any work).
     bin_size, width : pq.Quantity
         Time resolution and longest sequence to look for (as in :func:`~convseq_neo.detect.detect`).
     n_patterns : int, default 1
         Number of patterns to learn.
     name : str, default "convseq"
-        Name of the EventsTable (``/events/<name>``); the patterns table is ``<name>_patterns``.
-        NWB cannot delete objects, so each run needs its own name.
+        Name of the EventsTable (``/events/<name>``); the patterns and parameters tables are
+        ``<name>_patterns`` and ``<name>_parameters``, the intervals mirror
+        ``/intervals/<name>_occurrences``. NWB cannot delete objects, so each run needs its own name.
     out : str or os.PathLike, optional
-        Write an annotated copy here instead of updating ``path`` (must not exist yet).
+        Write an annotated, derived file here instead of updating ``path`` (must not exist yet;
+        a local path).
     module : str, default "ecephys"
-        Processing module for the patterns table (created if missing, reused if present).
+        Processing module for the patterns and parameters tables (created if missing, reused if
+        present).
     unit_ids, window
         Which units and which analysis window (see :func:`read_units`).
+    intervals : str or neo.Epoch, optional
+        Restrict the detection to these intervals: the name of a ``TimeIntervals`` table of the
+        file (``"trials"``, ``"epochs"``, any table under ``/intervals``) or ``"obs_intervals"``
+        (the union of the analysed units' observation intervals), resolved with
+        :func:`read_intervals` to a ``neo.Epoch`` (or an Epoch given directly) and passed to
+        :func:`~convseq_neo.detect.detect` as ``intervals=``. An unknown name raises
+        ``ValueError`` listing the tables available, before any fitting.
     t_start, t_stop : pq.Quantity, optional
         Explicit analysis window (overrides ``window``).
+    mirror_intervals : bool, default True
+        Also store the occurrences as a ``TimeIntervals`` table ``/intervals/<name>_occurrences``
+        (``start_time``, ``stop_time``, ``pattern``, ``center``, ``peak``, ``pvalue``), which
+        pynapple's NWB loader and NWB Widgets read as ordinary intervals; the EventsTable stays
+        the reference. ``False`` writes the EventsTable only. A run without any occurrence
+        writes no mirror (NWB best practice has no empty tables).
     lock_timeout : float, default 0.0
         Seconds to wait when another process holds the file (another run's lock, or another
         program's HDF5 write lock); 0 fails at once. A waiting run then reads the file as the
@@ -590,12 +1040,16 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
         than a run takes.
     random_state, device, progress, **core_options
         As in :func:`~convseq_neo.detect.detect` (e.g. ``max_epochs``, ``n_surrogates``, ``alpha``).
+        ``random_state`` seeds the detection only: a derived file's identifier and object ids are
+        random UUIDs whatever the seed, since no two files may share them.
 
     Returns
     -------
     DetectionResult
         The result that was stored; ``result.parameters`` also holds ``nwb_file``,
-        ``nwb_events_table`` and ``nwb_patterns_table``.
+        ``nwb_events_table``, ``nwb_patterns_table``, ``nwb_parameters_table``, when a mirror
+        was written ``nwb_intervals_table`` and, with ``out``, ``nwb_identifier`` (the derived
+        file's identifier); none of these is stored in the file's parameters table.
 
     Raises
     ------
@@ -605,13 +1059,16 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
         ``path`` is read-only and ``out`` is not given.
     FileExistsError
         ``out`` exists already.
+    ImportError
+        ``path`` is a URL and the optional packages for remote reading are missing.
     convseq_neo.io.file_lock.FileLockedError
         The file is locked by another process after ``lock_timeout``: another convseq-neo run (the
         message names its host and pid) or another program writing it (HDF5 file lock). Nothing
         was changed.
     ValueError
         Not an NWB file, no/empty Units table, a name clash (the message names the clash and a free
-        name), or any error of :func:`~convseq_neo.detect.detect`.
+        name), a remote ``path`` without ``out``, an unknown ``intervals`` table, or any error of
+        :func:`~convseq_neo.detect.detect`.
 
     Notes
     -----
@@ -625,8 +1082,8 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     is reported as a clash. With ``out``, only ``out`` is locked: runs reading the same ``path``
     into different copies do not wait for each other.
 
-    Other programs. For the same span ``path`` is kept open read-only through h5py. With HDF5
-    file locking on (the default), a program that opens the file for writing meanwhile (h5py
+    Other programs. For the same span a local ``path`` is kept open read-only through h5py. With
+    HDF5 file locking on (the default), a program that opens the file for writing meanwhile (h5py
     ``"a"``/``"r+"``, pynwb ``"a"``) gets HDF5's "unable to lock file" error instead of writing
     into a file about to be replaced; and a file another program has open for writing makes
     this function wait up to ``lock_timeout`` and then raise ``FileLockedError``.
@@ -662,39 +1119,66 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     >>> stored_members, planted = set(stored.patterns["units"][0]), set(recording.members[0].tolist())
     >>> planted <= stored_members, len(stored_members - planted) <= 1   # members are tested at an FDR of 0.05
     (True, True)
+    >>> stored.parameters["n_surrogates"], stored.parameters["bin_size_s"]
+    (40, 0.005)
+    >>> read_events(path).columns.tolist()      # one flat row per occurrence
+    ['pattern', 'center', 'onset', 'offset', 'peak', 'pvalue']
     """
-    source = _check_path(path, "path", open_file_allowed=False)
+    remote = _is_remote(path)
+    source = path.strip() if remote else _check_path(path, "path", open_file_allowed=False)
     _check_name(name, "name")
     _check_name(module, "module")
-    dest = _check_destination(source, out)
+    _check_intervals(intervals)
+    if not isinstance(mirror_intervals, (bool, np.bool_)):
+        raise TypeError(f"mirror_intervals must be True or False, got {type(mirror_intervals).__name__}")
+    mirror = bool(mirror_intervals)
+    dest = _check_destination(source, out, remote)
+    if remote:
+        _http_filesystem()  # a missing optional dependency fails here, before any work
 
     lock_timeout = check_timeout(lock_timeout, "lock_timeout")
     where = f"'{source}'"
     deadline = time.monotonic() + lock_timeout
+    checks = dict(name=name, module=module, mirror=mirror, unit_ids=unit_ids, window=window, intervals=intervals,
+                  core_options=core_options, where=where)
+    identifier = None
     # From the read to the replace: the lock keeps other convseq-neo runs out (a second run starts
     # from this one's result), the read-only HDF5 handle keeps other HDF5 writers out.
     with file_lock(dest, timeout=lock_timeout):
         if out is not None and dest.exists():
             raise FileExistsError(f"out: '{dest}' exists already (written by another process meanwhile); choose a "
                                   "new path")
-        with _held_open(source, max(0.0, deadline - time.monotonic())):
-            # read and check the names before any heavy work
-            with _Opened(source) as nwbfile:
-                clash = _clashes(nwbfile, module, name)
-                if clash:
-                    raise ValueError(f"{where} already holds {' and '.join(clash)}; NWB cannot delete objects, so "
-                                     f"store this run under another name, e.g. "
-                                     f"name={_free_name(nwbfile, module, name)!r} (command line: --name)")
-                units = _read_units(nwbfile, unit_ids, window, where)
-                original = _units_snapshot(nwbfile)
+        held = nullcontext() if remote else _held_open(source, max(0.0, deadline - time.monotonic()))
+        with held:
+            if out is None:  # in place: append to a verified copy of the file
+                with _Opened(source) as nwbfile:  # read and check the names before any heavy work
+                    prepared = _prepare(nwbfile, **checks)
+                result = detect(prepared.units.trains, bin_size, width, n_patterns, t_start=t_start, t_stop=t_stop,
+                                random_state=random_state, device=device, progress=progress, **prepared.options)
+                with safe_write(source, dest, verify=lambda tmp: _stored_intact(tmp, name, prepared.original)) as tmp:
+                    _append_tables(tmp, result, prepared.units.rows, name, module, mirror, where)
+            else:  # a derived file: export the source, opened read-only, with the new tables
+                with _open_source(source, "path") as (src_io, nwbfile):
+                    prepared = _prepare(nwbfile, **checks)
+                    result = detect(prepared.units.trains, bin_size, width, n_patterns, t_start=t_start,
+                                    t_stop=t_stop, random_state=random_state, device=device, progress=progress,
+                                    **prepared.options)
+                    written = {}
 
-            result = detect(units.trains, bin_size, width, n_patterns, t_start=t_start, t_stop=t_stop,
-                            random_state=random_state, device=device, progress=progress, **core_options)
+                    def check(tmp: Path) -> bool:
+                        return _stored_intact(tmp, name, prepared.original, written["identifier"])
 
-            with safe_write(source, dest, verify=lambda tmp: _stored_intact(tmp, name, original)) as tmp:
-                _append_tables(tmp, result, units.rows, name, module, where)
+                    with safe_write(None if remote else source, dest, copy=False, verify=check) as tmp:
+                        written["identifier"] = _export_derived(src_io, nwbfile, tmp, result, prepared.units.rows,
+                                                                name, module, mirror, where)
+                    identifier = written["identifier"]
     result.parameters.update(nwb_file=str(dest), nwb_events_table=f"/events/{name}",
-                             nwb_patterns_table=f"/processing/{module}/{name}{PATTERNS_SUFFIX}")
+                             nwb_patterns_table=f"/processing/{module}/{name}{PATTERNS_SUFFIX}",
+                             nwb_parameters_table=f"/processing/{module}/{name}{PARAMETERS_SUFFIX}")
+    if mirror and len(result.occurrences):
+        result.parameters["nwb_intervals_table"] = f"/intervals/{name}{OCCURRENCES_SUFFIX}"
+    if identifier is not None:
+        result.parameters["nwb_identifier"] = identifier
     logger.info("annotate: wrote %d occurrence(s) of %d pattern(s) to %s (/events/%s, /processing/%s/%s%s)",
                 len(result.occurrences), result.n_patterns, dest, name, module, name, PATTERNS_SUFFIX)
     return result
@@ -721,7 +1205,8 @@ class StoredDetections:
     filters : numpy.ndarray, shape (K, N, W)
         The learned filters over the analysed units.
     parameters : dict
-        The flat parameter record (package version included).
+        The flat parameter record (package version included), from the parameters table (files
+        of convseq_neo 0.1.0: from the JSON in the EventsTable's ``source_description``).
     """
 
     occurrences: pd.DataFrame
@@ -731,13 +1216,107 @@ class StoredDetections:
     parameters: dict = field(default_factory=dict)
 
 
-def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None = None) -> StoredDetections:
-    """Reload the detections that :func:`annotate` stored under ``name``.
+def _events_table(nwbfile, name: str):
+    events = (nwbfile.events or {}).get(name)
+    if events is None:
+        stored = sorted(nwbfile.events or {})
+        raise ValueError(f"no events table named {name!r} in this file (events tables: {', '.join(stored) or 'none'})")
+    return events
+
+
+def _flat_events(events) -> pd.DataFrame:
+    """An EventsTable as a flat DataFrame: ``onset`` (= timestamp) and ``offset`` (= onset + duration) first, the
+    convSeq columns in :data:`OCCURRENCE_COLUMNS` order, then any other column; regions as row numbers."""
+    from hdmf.common import DynamicTableRegion
+
+    onset = np.asarray(events["timestamp"].data[:], dtype=float)
+    columns = {"onset": onset}
+    if "duration" in events.colnames:
+        columns["offset"] = onset + np.asarray(events["duration"].data[:], dtype=float)
+    for column in events.colnames:
+        if column in ("timestamp", "duration"):
+            continue
+        if f"{column}_index" in events:  # ragged: one array per row
+            data, bounds = _ragged(events, column)
+            columns[column] = [np.asarray(data[bounds[i]:bounds[i + 1]]) for i in range(len(bounds) - 1)]
+            continue
+        data = np.asarray(events[column].data[:])
+        if isinstance(events[column], DynamicTableRegion):
+            data = data.astype(np.int64)  # the row in the referenced table, not the row itself
+        columns[column] = list(data) if data.ndim > 1 else data
+    order = [c for c in OCCURRENCE_COLUMNS if c in columns] + [c for c in columns if c not in OCCURRENCE_COLUMNS]
+    frame = pd.DataFrame({c: columns[c] for c in order},
+                         index=pd.Index(np.asarray(events.id.data[:], dtype=np.int64), name="id"))
+    return frame
+
+
+def read_events(path_or_nwbfile, name: str = "convseq") -> pd.DataFrame:
+    """Read an EventsTable (``/events/<name>``) as a flat pandas DataFrame, one row per event.
 
     Parameters
     ----------
     path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
-        The annotated file (opened read-only) or an open NWBFile.
+        A file (opened read-only), an ``http(s)://`` or ``s3://`` URL, or an open NWBFile.
+    name : str, default "convseq"
+        The events table's name (for convSeq results: the ``name`` given to :func:`annotate`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``id`` (the table's ids; for convSeq tables the row, 0 to n - 1). Columns: ``onset``
+        (the ``timestamp`` column, s) and ``offset`` (``timestamp + duration``, s, when the table
+        has durations); for a table :func:`annotate` wrote, exactly ``pattern`` (the pattern
+        index: row of the patterns table), ``center``, ``onset``, ``offset``, ``peak``,
+        ``pvalue``, as in :attr:`DetectionResult.occurrences
+        <convseq_neo.result.DetectionResult>`. Other columns follow as stored; a
+        DynamicTableRegion gives the referenced row numbers, a ragged column one array per row.
+        No cell holds a table.
+
+    Raises
+    ------
+    ValueError
+        No events table of that name (the message lists those in the file).
+
+    Notes
+    -----
+    Why not ``EventsTable.to_dataframe()``: with its default ``index=False`` hdmf resolves every
+    DynamicTableRegion, so each cell of ``pattern`` holds a one-row DataFrame of the patterns
+    table, whose own ``units`` and ``analyzed_units`` cells hold DataFrames of the Units table
+    again. ``to_dataframe(index=True)`` keeps the row numbers instead (what ``pattern`` holds
+    here) but keeps NWB's column names (``timestamp``, ``duration``) and has no ``offset``.
+
+    Examples
+    --------
+    See :func:`annotate`.
+    """
+    _check_name(name, "name")
+    with _Opened(path_or_nwbfile) as nwbfile:
+        return _flat_events(_events_table(nwbfile, name))
+
+
+def _stored_parameters(events, interfaces, name: str) -> dict:
+    """The run's parameters: the parameters table, else (files of convseq_neo 0.1.0) the JSON in
+    ``source_description``."""
+    table = interfaces.get(name + PARAMETERS_SUFFIX)
+    if table is not None:
+        keys = [str(k) for k in np.asarray(table["parameter"].data[:]).astype(str)]
+        values = [json.loads(str(v)) for v in np.asarray(table["value"].data[:]).astype(str)]
+        return dict(zip(keys, values))
+    text = events.source_description or ""
+    return json.loads(text.split(_PARAMETERS_MARKER, 1)[1]) if _PARAMETERS_MARKER in text else {}
+
+
+def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None = None) -> StoredDetections:
+    """Reload the detections that :func:`annotate` stored under ``name``.
+
+    Reads both the current layout (parameters table) and the layout of convseq_neo 0.1.0
+    (parameters as JSON in the EventsTable's ``source_description``).
+
+    Parameters
+    ----------
+    path_or_nwbfile : str, os.PathLike or pynwb.NWBFile
+        The annotated file (opened read-only), an ``http(s)://`` or ``s3://`` URL, or an open
+        NWBFile.
     name : str, default "convseq"
         The name given to :func:`annotate`.
     module : str, optional
@@ -761,7 +1340,7 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
     with _Opened(path_or_nwbfile) as nwbfile:
         events = (nwbfile.events or {}).get(name)
         modules = [module] if module is not None else list(nwbfile.processing)
-        table = None
+        table = interfaces = None
         for candidate in modules:
             interfaces = nwbfile.processing[candidate].data_interfaces if candidate in nwbfile.processing else {}
             if name + PATTERNS_SUFFIX in interfaces:
@@ -771,15 +1350,8 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
             stored = sorted(nwbfile.events or {})
             raise ValueError(f"no convSeq detections named {name!r} in this file (events tables: "
                              f"{', '.join(stored) or 'none'})")
-        onset = np.asarray(events["timestamp"].data[:], dtype=float)
-        occurrences = pd.DataFrame({
-            "pattern": np.asarray(events["pattern"].data[:], dtype=np.int64),
-            "center": np.asarray(events["center"].data[:], dtype=float),
-            "onset": onset,
-            "offset": onset + np.asarray(events["duration"].data[:], dtype=float),
-            "peak": np.asarray(events["peak"].data[:], dtype=float),
-            "pvalue": np.asarray(events["pvalue"].data[:], dtype=float),
-        })[OCCURRENCE_COLUMNS]
+        occurrences = _flat_events(events)[OCCURRENCE_COLUMNS].reset_index(drop=True).astype(
+            {"pattern": np.int64, "center": float, "onset": float, "offset": float, "peak": float, "pvalue": float})
         unit_ids = np.asarray(nwbfile.units.id.data[:])
         names = np.asarray(nwbfile.units["unit_name"].data[:]).astype(str) if "unit_name" in nwbfile.units.colnames \
             else unit_ids.astype(str)
@@ -808,6 +1380,5 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
                                         "score": scores[k], "pvalue": pvalues[k], "member": member, "lag": lags[k],
                                         "unit_id": unit_ids[analyzed]}))
         membership = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        text = events.source_description or ""
-        parameters = json.loads(text.split(_PARAMETERS_MARKER, 1)[1]) if _PARAMETERS_MARKER in text else {}
+        parameters = _stored_parameters(events, interfaces, name)
     return StoredDetections(occurrences, patterns, membership, filters, parameters)

@@ -31,9 +31,15 @@ Temporary copies
     named in a warning: delete it by hand once no run is active there). On a file system that
     cannot lock, nothing is removed (another run may be writing its copy).
 
+New files
+    With ``copy=False`` the temporary file starts empty and the caller's block writes the whole
+    destination (:func:`convseq_neo.io.nwb.annotate` does this for ``out=``: it exports a derived
+    file, possibly from a remote source, rather than appending to a copy). Everything else is the
+    same: lock, verification, ``fsync``, atomic :func:`os.replace`, clean-up.
+
 The stages, in order, each a module-level call (tests kill a child process at each of them):
-``shutil.copyfile`` (copy), the caller's block (write), :func:`_verify`, ``os.fsync`` of the copy,
-:func:`os.replace`, ``os.fsync`` of the directory.
+``shutil.copyfile`` (copy; skipped with ``copy=False``), the caller's block (write), :func:`_verify`,
+``os.fsync`` of the copy, :func:`os.replace`, ``os.fsync`` of the directory.
 """
 
 from __future__ import annotations
@@ -150,6 +156,30 @@ def _copy(source: Path, tmp: Path) -> None:
     os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IWUSR)
 
 
+def _umask() -> int:
+    """The process's umask: from ``/proc/self/status`` where there is one (no race with other threads),
+    else by setting and restoring it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o022)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
+
+
+def _new_file_mode(source: Path | None, tmp: Path) -> None:
+    """Permission bits of a written-from-scratch ``tmp``: ``source``'s (plus owner write), else a new file's."""
+    if source is not None:
+        shutil.copymode(source, tmp)
+        os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IWUSR)
+    else:  # mkstemp made it 0o600; a new file gets 0o666 less the umask, as open() would give it
+        os.chmod(tmp, 0o666 & ~_umask())
+
+
 def _verify(tmp: Path, verify: Callable[[Path], object] | None) -> None:
     """Run the caller's check on the written copy; a falsy answer is an error."""
     if verify is not None and not verify(tmp):
@@ -171,8 +201,9 @@ def _fsync(path: Path) -> None:
 
 
 @contextmanager
-def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None, *,
-               verify: Callable[[Path], object] | None = None, lock_timeout: float = 0.0) -> Iterator[Path]:
+def safe_write(source: str | os.PathLike | None, dest: str | os.PathLike | None = None, *,
+               verify: Callable[[Path], object] | None = None, lock_timeout: float = 0.0,
+               copy: bool = True) -> Iterator[Path]:
     """Update a file through a verified temporary copy that atomically replaces the destination.
 
     On entry the destination is locked (:func:`file_lock`), then ``source`` is copied to a hidden
@@ -196,10 +227,14 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
     crash (``.<name>.<host>.<pid>.<random>.convseq-tmp``) are removed by the next call on the same
     destination when their process is gone and they were made on this host.
 
+    With ``copy=False`` nothing is copied: the temporary file starts empty, the block writes the
+    whole new content, and the rest (check, flush, atomic move, clean-up on failure) is the same.
+
     Parameters
     ----------
-    source : str or os.PathLike
-        The file to start from (only read).
+    source : str, os.PathLike or None
+        The file to start from (only read). ``None`` only with ``copy=False`` and a ``dest``: a
+        file written from scratch.
     dest : str or os.PathLike, optional
         Where the result goes (default: ``source``, an in-place update). An existing ``dest`` is
         replaced; its directory must exist and be writable. A symbolic link is followed: the
@@ -212,19 +247,24 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
     lock_timeout : float, default 0.0
         Seconds to wait for another process holding ``dest``'s lock (0: fail at once; ``math.inf``:
         wait forever).
+    copy : bool, default True
+        Start the temporary file as a copy of ``source``. ``False``: start it empty (0 bytes); the
+        block writes the whole file (``source``, when given, still lends its permission bits).
 
     Yields
     ------
     pathlib.Path
-        The temporary copy: open it, write, and close it before the block ends. It carries
-        ``source``'s permission bits plus the owner's write bit.
+        The temporary copy (empty with ``copy=False``): open it, write, and close it before the
+        block ends. It carries ``source``'s permission bits plus the owner's write bit (without a
+        ``source``: those of a new file, ``0o666`` less the umask).
 
     Raises
     ------
     TypeError
-        ``source`` or ``dest`` is not a path, or ``lock_timeout`` is not a number.
+        ``source`` or ``dest`` is not a path, ``copy`` is not a bool, or ``lock_timeout`` is not a
+        number.
     ValueError
-        ``lock_timeout`` is negative or NaN.
+        ``lock_timeout`` is negative or NaN; ``source`` is None with ``copy=True`` or without ``dest``.
     FileNotFoundError
         ``source`` does not exist, or ``dest``'s directory does not.
     FileLockedError
@@ -261,8 +301,24 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
     ...         _ = tmp.write_text(content + "third line\\n")
     >>> path.read_text(), [p.name for p in path.parent.iterdir()]
     ('first line\\nsecond line\\nthird line\\n', ['notes.txt'])
+
+    A new file written from scratch (``copy=False``), here next to the first one:
+
+    >>> with safe_write(None, path.with_name("summary.txt"), copy=False) as tmp:
+    ...     assert tmp.read_bytes() == b""          # empty: the block writes everything
+    ...     _ = tmp.write_text("3 lines\\n")
+    >>> sorted(p.name for p in path.parent.iterdir())
+    ['notes.txt', 'summary.txt']
     """
-    source = _check_file(source, "source")
+    if not isinstance(copy, bool):
+        raise TypeError(f"copy must be True or False, got {type(copy).__name__}")
+    if source is None:
+        if copy:
+            raise ValueError("source is None: pass a file to copy, or copy=False to write a new file")
+        if dest is None:
+            raise ValueError("source and dest are both None: pass dest, the file to write")
+    else:
+        source = _check_file(source, "source")
     if dest is None:
         target = source
     elif isinstance(dest, (str, os.PathLike)):
@@ -286,7 +342,10 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
         tmp = Path(name)
         with remove_on_signal(tmp):
             try:
-                _copy(source, tmp)
+                if copy:
+                    _copy(source, tmp)
+                else:
+                    _new_file_mode(source, tmp)
                 yield tmp
                 _verify(tmp, verify)
                 _fsync(tmp)
@@ -295,4 +354,4 @@ def safe_write(source: str | os.PathLike, dest: str | os.PathLike | None = None,
             except BaseException:
                 tmp.unlink(missing_ok=True)
                 raise
-    logger.debug("safe_write: replaced '%s' (from '%s')", target, source)
+    logger.debug("safe_write: replaced '%s' (%s)", target, f"from '{source}'" if copy else "written anew")

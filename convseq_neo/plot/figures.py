@@ -10,6 +10,13 @@ The functions take what :func:`~convseq_neo.detect.detect` returns and read it b
 :mod:`convseq_neo.detect` nor :mod:`convseq_neo.result`. Times come from the result's raster
 (:meth:`~convseq_neo.raster.SpikeRaster.position_to_time`).
 
+A result with a ``time_map`` (``intervals=``, a TsGroup's time support or several segments,
+laid end to end with guard gaps; :mod:`convseq_neo.io.intervals`) is drawn on its raster's
+*analysis clock*: the occurrences, which the result gives on the recording's clock, are moved
+onto it (:meth:`~convseq_neo.io.intervals.TimeMap.to_analysis_frame`), the guard gaps between
+intervals are shaded grey, and the raster labels each interval with the recording time (and
+segment) where it starts. ``time_range`` is on the analysis clock too.
+
 Functions
 ---------
 :func:`plot_detection`
@@ -73,6 +80,11 @@ _GREY = "#7F7F7F"
 TimeRange = tuple[pq.Quantity, pq.Quantity]
 _CMAP = "viridis"
 _MAX_TICK_LABELS = 40
+#: At most this many visible intervals are labelled with their recording time on the raster.
+_MAX_PIECE_LABELS = 12
+#: ``gid`` of the shading of a guard gap and of an interval's label (to find them among the artists).
+GUARD_GID = "convseq_guard_gap"
+PIECE_LABEL_GID = "convseq_interval_label"
 #: What the figures read from a result (duck typing: no import of convseq_neo.result).
 _RESULT_ATTRIBUTES = ("raster", "model", "patterns", "occurrences", "candidates", "responses", "thresholds",
                       "membership")
@@ -221,6 +233,52 @@ def _peak_times(result, k: int, centers_s: np.ndarray) -> np.ndarray:
     return raster.position_to_time(peak_bins)
 
 
+def _time_map(result):
+    """The result's TimeMap, or None (results without the attribute, e.g. stored ones, have none)."""
+    return getattr(result, "time_map", None)
+
+
+def _on_raster_clock(result, frame):
+    """Occurrence rows (recording's clock) moved onto the raster's analysis clock; rows that fall in no
+    searched interval are left out. Without a time map the frame is returned as is."""
+    time_map = _time_map(result)
+    if time_map is None:
+        return frame
+    moved = time_map.to_analysis_frame(frame)
+    return moved[np.isfinite(moved["center"].to_numpy(float))]
+
+
+def _time_label(result) -> str:
+    if _time_map(result) is None:
+        return "time (s)"
+    return "time (s, searched intervals laid end to end; grey: gaps between them)"
+
+
+def _draw_pieces(ax: Axes, result, start: float, stop: float, labels: bool = False) -> None:
+    """Shade the guard gaps between the laid-out intervals and (``labels``) mark where each starts."""
+    time_map = _time_map(result)
+    if time_map is None:
+        return
+    starts = np.asarray(time_map.piece_start_s, dtype=float)
+    ends = starts + np.asarray(time_map.n_bins, dtype=float) * float(time_map.bin_size_s)
+    for gap_start, gap_stop in zip(ends[:-1], starts[1:]):
+        if gap_stop > start and gap_start < stop:
+            ax.axvspan(max(gap_start, start), min(gap_stop, stop), facecolor=_GREY, alpha=0.25, lw=0, zorder=0,
+                       gid=GUARD_GID)
+    if not labels:
+        return
+    visible = np.flatnonzero((starts < stop) & (ends > start))
+    if visible.size > _MAX_PIECE_LABELS:
+        return
+    transform = ax.get_xaxis_transform()
+    for piece in visible:
+        x = max(float(starts[piece]), start)
+        at = float(time_map.start_s[piece]) + (x - float(starts[piece]))  # the recording time at x
+        text = f"{at:.6g} s" if time_map.n_parts == 1 else f"segment {int(time_map.part[piece])}: {at:.6g} s"
+        ax.text(x, 0.995, " " + text, transform=transform, ha="left", va="top", fontsize="xx-small",
+                color=OKABE_ITO["black"], alpha=0.7, gid=PIECE_LABEL_GID, clip_on=True)
+
+
 def _lag_extent_ms(result, shift_bins: float = 0.0) -> tuple[float, float]:
     """x extent (ms) of filter columns, each cell centred on its lag ``j - W // 2 - shift_bins`` bins.
 
@@ -243,7 +301,8 @@ def _draw_raster(ax: Axes, result, start: float, stop: float) -> None:
     keep = (spike_time >= start) & (spike_time < stop)
     ax.scatter(spike_time[keep], position[raster.neuron_index[keep]], s=2, marker="|", c=OKABE_ITO["black"],
                linewidths=0.6, rasterized=True)
-    occ = result.occurrences
+    _draw_pieces(ax, result, start, stop, labels=True)
+    occ = _on_raster_clock(result, result.occurrences)
     occ = occ[(occ["offset"] >= start) & (occ["onset"] < stop)]
     for k, (first, last) in enumerate(blocks):
         color = _color(k)
@@ -262,9 +321,12 @@ def _draw_raster(ax: Axes, result, start: float, stop: float) -> None:
     ax.set_ylim(raster.n_neurons - 0.5, -0.5)
     ax.set_xlim(start, stop)
     ax.set_ylabel("neuron (members by lag, then the rest)")
-    ax.set_xlabel("time (s)")
-    ax.set_title(f"{raster.n_neurons} neurons, {len(result.occurrences)} significant occurrences", fontsize="medium",
-                 loc="left")
+    ax.set_xlabel(_time_label(result))
+    time_map = _time_map(result)
+    where = "" if time_map is None else f" in {time_map.n_pieces} intervals" + (
+        f" of {time_map.n_parts} segments" if time_map.n_parts > 1 else "")
+    ax.set_title(f"{raster.n_neurons} neurons, {len(result.occurrences)} significant occurrences{where}",
+                 fontsize="medium", loc="left")
     if len(occ):  # above the axes, so that it hides no spike
         ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=min(3, result.n_patterns), fontsize="small",
                   frameon=False, borderaxespad=0.1)
@@ -276,20 +338,21 @@ def _draw_response(ax: Axes, result, k: int, start: float, stop: float, candidat
     response_time = raster.position_to_time(np.arange(length))
     window = (response_time >= start) & (response_time < stop)
     color = _color(k)
+    _draw_pieces(ax, result, start, stop)
     ax.plot(response_time[window], result.responses[k][window], color=color, lw=0.7, label="response")
     if result.thresholds is not None:
         threshold = np.where(np.isfinite(result.thresholds[k]), result.thresholds[k], np.nan)
         ax.plot(response_time[window], threshold[window], color=OKABE_ITO["black"], lw=0.8, ls="--",
                 label="significance threshold")
     if candidates:
-        cand = result.candidates
+        cand = _on_raster_clock(result, result.candidates)
         cand = cand[(cand["pattern"] == k) & ~cand["significant"]]
         peak_time = _peak_times(result, k, cand["center"].to_numpy(float))
         inside = (peak_time >= start) & (peak_time < stop)
         if inside.any():
             ax.plot(peak_time[inside], cand["peak"].to_numpy(float)[inside], ".", color=_GREY, ms=3.5,
                     label="tested peak, not significant")
-    occ = result.occurrences
+    occ = _on_raster_clock(result, result.occurrences)
     rows = occ[occ["pattern"] == k]
     peak_time = _peak_times(result, k, rows["center"].to_numpy(float))
     inside = (peak_time >= start) & (peak_time < stop)
@@ -298,7 +361,7 @@ def _draw_response(ax: Axes, result, k: int, start: float, stop: float, candidat
                 label="significant peak")
     ax.set_xlim(start, stop)
     ax.set_ylabel(f"pattern{k}\nresponse (a.u.)")
-    ax.set_xlabel("time (s)")
+    ax.set_xlabel(_time_label(result))
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=4, fontsize="x-small", frameon=False,
               borderaxespad=0.1)
 
@@ -330,11 +393,17 @@ def plot_detection(result: DetectionResult, time_range: TimeRange | None = None,
     each pattern's filter as a heat map (neurons in the raster's order, lag from the window
     centre in ms).
 
+    A result with a ``time_map`` (searched intervals or several segments laid end to end) is
+    drawn on its analysis clock: the occurrences are moved onto the laid-out raster, the guard
+    gaps between intervals are shaded grey (``gid`` ``GUARD_GID``) and, when at most 12
+    intervals are visible, each is labelled with its start on the recording's clock (and its
+    segment; ``gid`` ``PIECE_LABEL_GID``).
+
     Parameters
     ----------
     result : DetectionResult
     time_range : (pq.Quantity, pq.Quantity), optional
-        Part of the recording to draw (default: all).
+        Part of the recording to draw (default: all), on the raster's (analysis) clock.
     figsize : (float, float), optional
         Figure size in inches.
 
@@ -404,13 +473,15 @@ def plot_raster(result: DetectionResult, time_range: TimeRange | None = None, ax
     line in the pattern's colour closing each block), then every other neuron. Each significant
     occurrence is shaded from onset to offset over the rows of its pattern's members, and its
     centre marked by a triangle on the lower edge of the shading. A real sequence shows as a
-    diagonal of spikes inside the shading.
+    diagonal of spikes inside the shading. With a ``time_map``, as in :func:`plot_detection`:
+    the analysis clock, guard gaps shaded, intervals labelled.
 
     Parameters
     ----------
     result : DetectionResult
     time_range : (pq.Quantity, pq.Quantity), optional
-        Part of the recording to draw (default: all). Zoom in to see single occurrences.
+        Part of the recording to draw (default: all), on the raster's (analysis) clock. Zoom in
+        to see single occurrences.
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
 
@@ -452,7 +523,8 @@ def plot_responses(result: DetectionResult, pattern: int | None = None, time_ran
     rises above the dashed threshold (the height its p-value had to beat at the false discovery
     rate ``alpha``; the threshold differs between cross-fitting folds and is missing where no
     peak could be significant). Open circles: significant peaks; grey dots: peaks that were
-    tested and not significant.
+    tested and not significant. With a ``time_map``, on the analysis clock with the guard gaps
+    shaded (as in :func:`plot_detection`).
 
     Parameters
     ----------
@@ -460,7 +532,7 @@ def plot_responses(result: DetectionResult, pattern: int | None = None, time_ran
     pattern : int, optional
         One pattern (default: all, one panel each).
     time_range : (pq.Quantity, pq.Quantity), optional
-        Part of the recording to draw (default: all).
+        Part of the recording to draw (default: all), on the raster's (analysis) clock.
     ax : matplotlib.axes.Axes or sequence of Axes, optional
         Where to draw: one Axes per pattern drawn (default: a new figure).
 
