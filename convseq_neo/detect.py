@@ -168,7 +168,9 @@ spikeinterface BaseSorting or pynapple TsGroup
     raster, which starts at the first interval's start (so a single interval is the
     recording's clock): ``result.raster``, ``responses``, ``thresholds``, ``t_start``,
     ``t_stop`` and the ``t_start_s``/``t_stop_s`` parameters (the parameters also record
-    ``n_intervals``, ``intervals_total_s``, ``guard_bins`` and ``n_segments``); the searched span
+    ``n_intervals``, ``intervals_total_s``, ``guard_bins``, ``n_segments`` and, on the recording's
+    clock, ``recording_t_start_s``, ``recording_t_stop_s``, ``searched_intervals_s`` and, with
+    several segments, ``searched_segments``); the searched span
     on the recording's clock is ``recording_t_start``/``recording_t_stop`` and the intervals
     ``searched_intervals()``. ``result.time_map.to_recording``, ``to_analysis`` and
     ``to_analysis_frame`` convert between the two clocks (*Clocks* in

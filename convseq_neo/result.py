@@ -22,7 +22,7 @@ import quantities as pq
 
 from convseq_neo._validation import check_random_state
 from convseq_neo.io.intervals import TimeMap
-from convseq_neo.io.neo import BinnedSpikeTrain, as_spiketrains, plan_raster
+from convseq_neo.io.neo import BinnedSpikeTrain, _train_name, as_spiketrains, plan_raster
 from convseq_neo.raster import SpikeRaster
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -55,6 +55,47 @@ def _flat(value):
     if isinstance(value, np.random.Generator):
         return "numpy.random.Generator"
     return str(value)
+
+
+def _positional(names: tuple) -> bool:
+    """Whether ``names`` are only row numbers ("0", "1", ...): what unnamed trains and rasters get."""
+    return tuple(names) == tuple(str(row) for row in range(len(names)))
+
+
+def _unit_order(wanted: tuple, given: tuple, name: str) -> np.ndarray | None:
+    """The rows of ``given`` in ``wanted`` order, matched by name; None to take them as given.
+
+    Positional (None) when the names already agree, when either side has no names (row numbers
+    only) or when ``wanted`` repeats a name. Otherwise the given names must be ``wanted`` in some
+    order: a ``ValueError`` naming (up to 5 of) the missing units if not.
+    """
+    wanted, given = tuple(wanted), tuple(given)
+    if given == wanted or _positional(wanted) or _positional(given) or len(set(wanted)) != len(wanted):
+        return None
+    if len(given) == len(wanted) and set(given) == set(wanted):
+        lookup = {unit: row for row, unit in enumerate(given)}
+        return np.array([lookup[unit] for unit in wanted], dtype=np.int64)
+    present = set(given)
+    missing = [unit for unit in wanted if unit not in present]
+    extra = [unit for unit in dict.fromkeys(given) if unit not in set(wanted)]
+    raise ValueError(f"{name} hold other units than the patterns were learned on: missing {missing[:5]}"
+                     f"{' ...' if len(missing) > 5 else ''} ({len(missing)} in all), unexpected {extra[:5]}"
+                     f"{' ...' if len(extra) > 5 else ''}; pass the same units (matched by train name: name, else "
+                     "channel_id, unit_id or id)")
+
+
+def _reorder_rows(raster: SpikeRaster, order: np.ndarray) -> SpikeRaster:
+    """``raster`` with its rows reordered: row ``i`` of the result is row ``order[i]`` of ``raster``."""
+    new_row = np.empty_like(order)
+    new_row[order] = np.arange(order.size, dtype=order.dtype)
+    observed = None
+    if raster.observed is not None:
+        observed = raster.observed.copy()
+        observed[:, 0] = new_row[observed[:, 0]]
+        observed = observed[np.lexsort((observed[:, 1], observed[:, 0]))]
+    names = None if raster.unit_names is None else tuple(raster.unit_names[row] for row in order)
+    return SpikeRaster(new_row[raster.neuron_index], raster.bin_index, raster.counts, raster.n_neurons, raster.n_bins,
+                       bin_size_s=raster.bin_size_s, t_start_s=raster.t_start_s, unit_names=names, observed=observed)
 
 
 
@@ -142,8 +183,9 @@ class DetectionResult:
     parameters : dict
         Flat record (str, int, float, bool) of the method, the package version and every
         parameter; written into :meth:`to_epoch`'s annotations. With a :attr:`time_map` it also
-        holds ``n_intervals``, ``intervals_total_s`` (the searched time), ``guard_bins`` and
-        ``n_segments``.
+        holds ``n_intervals``, ``intervals_total_s`` (the searched time), ``guard_bins``,
+        ``n_segments`` and, on the recording's clock, ``recording_t_start_s``,
+        ``recording_t_stop_s`` and ``searched_intervals_s`` (see *Clocks*).
     unit_names : tuple of str
         One name per neuron (raster row).
     time_map : convseq_neo.io.intervals.TimeMap or None
@@ -164,7 +206,14 @@ class DetectionResult:
     :meth:`annotate`, :meth:`spike_labels`, :meth:`to_pynapple`, :meth:`to_spade_dict`).
     ``time_map.to_analysis_frame(occurrences)``, ``time_map.to_analysis`` and
     ``time_map.to_recording`` convert between them; :meth:`plot` draws the occurrences through
-    the first.
+    the first. So that a stored record (the Epoch's annotations, an NWB parameters table, a
+    model file) maps back without the :attr:`time_map`, :attr:`parameters` then also holds, on
+    the recording's clock: ``recording_t_start_s`` and ``recording_t_stop_s`` (floats; for a
+    result of several segments, JSON strings of one value per segment, ``null`` for a segment
+    not searched) and ``searched_intervals_s`` (a JSON string ``[[start, stop], ...]``, the
+    searched intervals in order, laid end to end in that order on the analysis clock), plus
+    ``searched_segments`` (a JSON string: the segment of each of those intervals) for several
+    segments.
 
     **Several segments.** Exports that put times on one clock (:meth:`to_epoch`,
     :meth:`spike_labels`, :meth:`to_pynapple`, :meth:`to_spade_dict`) take a ``segment``
@@ -240,6 +289,7 @@ class DetectionResult:
                 columns.append("segment")
             self.parameters.update({"n_intervals": time_map.n_pieces, "intervals_total_s": time_map.observed_s,
                                     "guard_bins": time_map.guard_bins, "n_segments": time_map.n_parts})
+            self.parameters.update(_recording_parameters(time_map))
         self.candidates = candidates
         significant = self.candidates[self.candidates["significant"]]
         self.occurrences = significant[columns].reset_index(drop=True)
@@ -315,7 +365,8 @@ class DetectionResult:
 
         :attr:`t_start` without a :attr:`time_map`, else the start of the first searched
         interval. A result of several segments gives one value per segment (a 1-D Quantity
-        indexed by segment, each on that segment's clock).
+        indexed by segment, each on that segment's clock; NaN for a segment that had no time
+        inside ``intervals``, so nothing of it was searched).
 
         Examples
         --------
@@ -324,19 +375,24 @@ class DetectionResult:
         """
         if self.time_map is None:
             return self.t_start
-        values = [float(self.time_map.start_s[self.time_map.part == part].min()) for part in range(self.n_segments)]
-        return pq.Quantity(values[0] if self.n_segments == 1 else np.asarray(values), "s")
+        return self._segment_bounds(self.time_map.start_s, np.min)
 
     @property
     def recording_t_stop(self) -> pq.Quantity:
         """Where the search stopped on the recording's clock (s).
 
         :attr:`t_stop` without a :attr:`time_map`, else the end of the last searched interval;
-        one value per segment for a result of several segments (as :attr:`recording_t_start`).
+        one value per segment for a result of several segments (as :attr:`recording_t_start`, NaN
+        for a segment that was not searched).
         """
         if self.time_map is None:
             return self.t_stop
-        values = [float(self.time_map.stop_s[self.time_map.part == part].max()) for part in range(self.n_segments)]
+        return self._segment_bounds(self.time_map.stop_s, np.max)
+
+    def _segment_bounds(self, values_s: np.ndarray, reduce) -> pq.Quantity:
+        """``reduce`` of each segment's piece bounds (NaN for a segment no interval reached)."""
+        part = np.asarray(self.time_map.part)
+        values = [float(reduce(values_s[part == p])) if np.any(part == p) else np.nan for p in range(self.n_segments)]
         return pq.Quantity(values[0] if self.n_segments == 1 else np.asarray(values), "s")
 
     def searched_intervals(self, segment: int | None = None) -> pq.Quantity:
@@ -464,6 +520,16 @@ class DetectionResult:
             array_annotations=array_annotations, **annotations)
 
     def _trains(self, spiketrains, name: str = "spiketrains") -> list[neo.SpikeTrain]:
+        """The trains to export to, one per raster row, in :attr:`unit_names` order (see :meth:`_unit_trains`)."""
+        return self._unit_trains(spiketrains, name)[0]
+
+    def _unit_trains(self, spiketrains, name: str = "spiketrains") -> tuple[list[neo.SpikeTrain], np.ndarray | None]:
+        """``(trains in raster-row order, order)``: ``trains[i]`` is the given train ``order[i]``; order None: as given.
+
+        Named trains are matched to :attr:`unit_names` by name (the rule :func:`convseq_neo.detect` matches the
+        segments of a Block by: ``name``, else ``channel_id``/``unit_id``/``id``), so a segment whose trains come
+        in another order gets its own trains; unnamed trains (or a result without unit names) are taken by position.
+        """
         if spiketrains is None:
             if self.n_segments > 1:
                 raise TypeError(f"{name} is required: this result spans {self.n_segments} segments and keeps no single "
@@ -471,12 +537,16 @@ class DetectionResult:
             if self._source is None:
                 raise TypeError(f"{name} is required: this result was detected on binned data, so pass the spike "
                                 "trains (one per raster row)")
-            return list(self._source)
-        trains = as_spiketrains(spiketrains, name)
+            trains = list(self._source)
+        else:
+            trains = as_spiketrains(spiketrains, name)
         if len(trains) != self.raster.n_neurons:
             raise ValueError(f"{name} holds {len(trains)} trains but the patterns were learned on "
                              f"{self.raster.n_neurons}; pass the same trains, in the same order")
-        return trains
+        order = _unit_order(self.unit_names, tuple(_train_name(train, row) for row, train in enumerate(trains)), name)
+        if order is None:
+            return trains, None
+        return [trains[row] for row in order], order
 
     def to_groups(self, spiketrains=None) -> list[neo.Group]:
         """One :class:`neo.Group` per pattern holding its member trains.
@@ -484,8 +554,9 @@ class DetectionResult:
         Parameters
         ----------
         spiketrains : list of neo.SpikeTrain, SpikeTrainList or neo.Segment, optional
-            The trains the patterns were learned on, in the same order (default: those given to
-            :func:`detect`; required for a result of several segments: one segment's trains).
+            The trains the patterns were learned on (default: those given to :func:`detect`;
+            required for a result of several segments: one segment's trains). Named trains are
+            matched to :attr:`unit_names` by name, in any order; unnamed ones are taken in order.
 
         Returns
         -------
@@ -572,7 +643,7 @@ class DetectionResult:
         source_ids = None if self._source is None else {id(train) for train in self._source}
         in_segment = {id(train) for train in target.spiketrains}
         if source_ids is not None and source_ids <= in_segment:
-            trains = list(self._source)
+            trains = self._trains(None)
         else:
             trains = self._trains(target.spiketrains, "segment_or_block's spiketrains")
         epoch = self.to_epoch()
@@ -653,16 +724,18 @@ class DetectionResult:
         Returns
         -------
         list of (numpy.ndarray, numpy.ndarray)
-            One (pattern, occurrence) pair of int arrays per train, one value per spike.
+            One (pattern, occurrence) pair of int arrays per train, in the order the trains were
+            given, one value per spike. Named trains are matched to :attr:`unit_names` by name
+            (as :func:`convseq_neo.detect` matches segments), unnamed ones by position.
 
         Raises
         ------
         ValueError
             ``segment`` missing for a result of several segments (or out of range), or trains
-            that do not match.
+            that do not match (another number of trains, or names other than :attr:`unit_names`).
         """
         part = self._check_segment(segment, "spike_labels")
-        trains = self._trains(spiketrains)
+        trains, given_order = self._unit_trains(spiketrains)
         tolerance = (self.model.lag_tolerance_ + 0.5) * self.raster.bin_size_s
         times = [np.asarray(train.times.rescale(pq.s).magnitude, dtype=float).reshape(-1) for train in trains]
         labels = [(np.full(t.size, -1, dtype=np.int64), np.full(t.size, -1, dtype=np.int64)) for t in times]
@@ -690,6 +763,8 @@ class DetectionResult:
                 best[neuron][better] = distance[better]
                 labels[neuron][0][better] = pattern.pattern_id
                 labels[neuron][1][better] = row_of[rows[pick[better]]]
+        if given_order is not None:  # back to the order the trains were given in
+            labels = [labels[row] for row in np.argsort(given_order)]
         return labels
 
     def _label_spikes(self, trains: list[neo.SpikeTrain], segment: int | None = None) -> None:
@@ -767,9 +842,12 @@ class DetectionResult:
         pynapple drops intervals of zero length, so an occurrence shorter than one bin (a pattern
         with a single member) is widened to one bin around its centre. Intervals of one pattern do
         not overlap, nor do significant ones of different patterns (the detection keeps one
-        pattern per stretch of time); where two do overlap all the same (peaks of two
+        pattern per stretch of time). Where two do overlap all the same (peaks of two
         cross-fitting folds at a fold border), they are split at the middle of the overlap, with
-        a warning, so that pynapple keeps every occurrence and its metadata.
+        a warning; an occurrence lying wholly within an earlier one (ending no later) is left out,
+        with a warning, as an ``IntervalSet`` cannot hold it. So every interval ends after it
+        starts and pynapple keeps every interval given to it and its metadata (the
+        ``onset``/``offset`` columns keep the unsplit times).
 
         Parameters
         ----------
@@ -858,8 +936,11 @@ class DetectionResult:
         ----------
         spiketrains : list of neo.SpikeTrain, SpikeTrainList, neo.Segment, neo.Block, BinnedSpikeTrain, \
 SpikeRaster, spikeinterface BaseSorting or pynapple TsGroup
-            The same neurons in the same order, binned at this result's bin size (every input
-            :func:`detect` takes).
+            The same neurons, binned at this result's bin size (every input :func:`detect`
+            takes). When both this result and the new recording name their units, the units are
+            matched by name (reordered if they come in another order; a ``ValueError`` naming the
+            missing units if the names differ); unnamed inputs (arrays, a SpikeRaster without
+            names, unnamed trains) are taken in order.
         t_start, t_stop : pq.Quantity, optional
             Analysis window (as in :func:`detect`), on the new recording's clock.
         intervals : neo.Epoch, pynapple IntervalSet, pq.Quantity or array_like, optional
@@ -888,7 +969,7 @@ SpikeRaster, spikeinterface BaseSorting or pynapple TsGroup
         """
         return _apply_model(self.model, float(self.raster.bin_size_s), self.raster.n_neurons, spiketrains,
                             t_start=t_start, t_stop=t_stop, intervals=intervals, segment_index=segment_index,
-                            random_state=random_state)
+                            random_state=random_state, unit_names=self.unit_names)
 
     # ------------------------------------------------------------------ files
     def save_model(self, path, *, overwrite: bool = False) -> Path:
@@ -926,6 +1007,21 @@ SpikeRaster, spikeinterface BaseSorting or pynapple TsGroup
         return save_model(self, path, overwrite=overwrite)
 
     save = save_model
+
+
+def _recording_parameters(time_map: TimeMap) -> dict:
+    """Flat parameters locating the searched time on the recording's clock (see *Clocks*)."""
+    part = np.asarray(time_map.part, dtype=np.int64)
+    start, stop = np.asarray(time_map.start_s, dtype=float), np.asarray(time_map.stop_s, dtype=float)
+    firsts = [float(start[part == p].min()) if np.any(part == p) else None for p in range(time_map.n_parts)]
+    lasts = [float(stop[part == p].max()) if np.any(part == p) else None for p in range(time_map.n_parts)]
+    params = {"searched_intervals_s": json.dumps([[float(a), float(b)] for a, b in zip(start, stop)])}
+    if time_map.n_parts == 1:
+        params.update(recording_t_start_s=firsts[0], recording_t_stop_s=lasts[0])
+    else:
+        params.update(recording_t_start_s=json.dumps(firsts), recording_t_stop_s=json.dumps(lasts),
+                      searched_segments=json.dumps(part.tolist()))
+    return params
 
 
 def _to_recording_clock(frame: pd.DataFrame, time_map: TimeMap) -> pd.DataFrame:
@@ -993,27 +1089,46 @@ def _interval_set(nap, occurrences: pd.DataFrame, bin_size_s: float):
     end[short] = np.maximum(end[short], center[short] + bin_size_s / 2)
     order = np.lexsort((occ["pattern"].to_numpy(), start))
     occ, start, end, center = occ.iloc[order], start[order], end[order], center[order]
+    # one sweep by start; ``end[kept[-1]]`` is the running maximum end, since every kept interval ends after the one
+    # before: an interval ending within it (nested) is dropped, one reaching past it is split with it at the middle
+    kept: list[int] = []
     n_split = 0
-    for i in range(start.size - 1):
-        if start[i + 1] < end[i]:  # sorted by start: an overlap is with the interval before
-            middle = (start[i + 1] + min(end[i], end[i + 1])) / 2
-            end[i], start[i + 1] = middle, middle
+    for i in range(start.size):
+        if kept and end[i] <= end[kept[-1]]:
+            continue
+        if kept and start[i] < end[kept[-1]]:
+            last = kept[-1]
+            middle = (max(start[i], start[last]) + end[last]) / 2  # inside both: start[last] < middle < end[i]
+            end[last], start[i] = middle, middle
             n_split += 1
+        kept.append(i)
+    n_dropped = start.size - len(kept)
     if n_split:
         logger.warning("to_pynapple: %d occurrence(s) overlap the one before; split at the middle of the overlap "
                        "(an IntervalSet cannot hold overlapping intervals)", n_split)
+    if n_dropped:
+        logger.warning("to_pynapple: left out %d occurrence(s) lying wholly within an earlier one (an IntervalSet "
+                       "cannot hold nested intervals); DetectionResult.occurrences keeps them", n_dropped)
+    occ, start, end, center = occ.iloc[kept], start[kept], end[kept], center[kept]
+    if not np.all(end > start):  # the sweep guarantees it; pynapple would silently drop rows and the metadata
+        raise RuntimeError("to_pynapple: an interval ends before it starts; please report this")
     metadata = {"pattern": occ["pattern"].to_numpy(np.int64), "center": center,
                 "onset": occ["onset"].to_numpy(float), "offset": occ["offset"].to_numpy(float),
                 "peak": occ["peak"].to_numpy(float), "pvalue": occ["pvalue"].to_numpy(float)}
-    return nap.IntervalSet(start=start, end=end, time_units="s", metadata=metadata)
+    intervals = nap.IntervalSet(start=start, end=end, time_units="s", metadata=metadata)
+    if len(intervals) != len(kept) or (kept and set(metadata) - set(intervals.metadata_columns)):
+        raise RuntimeError(f"to_pynapple: pynapple kept {len(intervals)} of {len(kept)} intervals or lost their "
+                           "metadata; please report this")
+    return intervals
 
 
 def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains, *, t_start=None, t_stop=None,
-                 intervals=None, segment_index=None, random_state=None) -> DetectionResult:
+                 intervals=None, segment_index=None, random_state=None, unit_names=None) -> DetectionResult:
     """:meth:`DetectionResult.find` for a fitted ``model`` learned at ``bin_size_s`` on ``n_neurons`` neurons.
 
     Shared by :meth:`DetectionResult.find` and :meth:`convseq_neo.io.model_file.SavedModel.find`, so that a
-    model loaded from a file finds exactly what the result it was saved from finds.
+    model loaded from a file finds exactly what the result it was saved from finds. With ``unit_names`` (the
+    training units) and a named new recording, the new raster's rows are put in the training order by name.
     """
     if random_state is not None:
         check_random_state(random_state)
@@ -1026,6 +1141,11 @@ def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains,
         raise ValueError(f"spiketrains holds {plan.n_neurons} neurons but the patterns were learned on "
                          f"{n_neurons}; pass the same neurons in the same order")
     raster = plan.bin()
+    if unit_names is not None and raster.unit_names is not None:
+        order = _unit_order(tuple(unit_names), raster.unit_names, "spiketrains")
+        if order is not None:
+            logger.info("find: the new recording holds the training units in another order; matched by name")
+            raster = _reorder_rows(raster, order)
     occurrences = model.find_occurrences(raster, random_state=random_state)
     responses = model.transform(raster)
     return DetectionResult._from_model(model, raster, source=plan.source, applied="find",

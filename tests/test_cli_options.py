@@ -37,7 +37,9 @@ def _fake_result(out: str) -> SimpleNamespace:
                 SimpleNamespace(pattern_id=1, size=2, names=("110", "104"), n_occurrences=1)]
     parameters = {"method": "convseq", "alpha": 0.05, "tv_weight": None, "odd": math.nan, "n_occurrences": 5,
                   "nwb_file": out, "nwb_events_table": "/events/convseq",
-                  "nwb_patterns_table": "/processing/ecephys/convseq_patterns"}
+                  "nwb_patterns_table": "/processing/ecephys/convseq_patterns",
+                  "nwb_parameters_table": "/processing/ecephys/convseq_parameters",
+                  "nwb_intervals_table": "/intervals/convseq_occurrences", "nwb_identifier": "new-identifier"}
     return SimpleNamespace(n_patterns=2, raster=SimpleNamespace(n_neurons=9), t_start=0.0 * pq.s, t_stop=10 * pq.s,
                            patterns=patterns, occurrences=list(range(5)), parameters=parameters)
 
@@ -217,8 +219,10 @@ def test_json_file_on_success(recorder, tmp_path, capsys):
     summary = _strict_json(target.read_text())
     assert summary["status"] == "ok" and summary["exit_code"] == 0 and summary["command"] == "annotate"
     assert summary["version"] == __version__ and summary["file"] == recorder.path and summary["out"] == out
-    assert summary["name"] == "run1" and summary["identifier"] is None
-    assert summary["tables"] == {"events": "/events/convseq", "patterns": "/processing/ecephys/convseq_patterns"}
+    assert summary["name"] == "run1" and summary["identifier"] == "new-identifier"  # the out file's own
+    assert summary["tables"] == {"events": "/events/convseq", "patterns": "/processing/ecephys/convseq_patterns",
+                                 "parameters": "/processing/ecephys/convseq_parameters",
+                                 "intervals": "/intervals/convseq_occurrences"}
     fake = _fake_result(out)
     assert summary["parameters"] == {"method": "convseq", "alpha": 0.05, "tv_weight": None, "odd": None,
                                      "n_occurrences": 5}  # as stored: without where it was written; NaN as null

@@ -128,8 +128,15 @@ def test_tsgroup_round_trip(rec):
     window = nap.IntervalSet(start=tsd.t - 0.1, end=tsd.t + 0.1)
     inside = sum(len(group[m].restrict(window)) for m in members)
     assert inside >= 0.6 * len(members) * len(occ)
-    with pytest.raises(ValueError, match="segment"):
-        to_tsd(result, segment=0)
+    # a result of one segment takes segment=0 as DetectionResult's exports do; other segments are refused
+    again = to_tsd(result, segment=0)
+    assert np.array_equal(again.t, tsd.t) and np.array_equal(again.d, tsd.d)
+    with pytest.raises(ValueError, match=r"segment must be in \[0, 1\)"):
+        to_tsd(result, segment=1)
+    with pytest.raises(TypeError, match="segment"):
+        to_tsd(result, segment="0")
+    with pytest.raises(TypeError, match="DetectionResult"):
+        to_tsd(occ)
 
 
 def test_tsgroup_time_support_is_where_to_look(rec):

@@ -120,3 +120,25 @@ def test_spade_dict_plots_with_viziphant(result, recording):
         assert len(stats) == 4  # participation, occurrences, size and (patterns with delays) lags
     finally:
         plt.close("all")
+
+
+def test_to_pynapple_nested_occurrences_keep_every_row_valid(result, caplog):
+    pytest.importorskip("pynapple")
+    rows = result.occurrences.iloc[:4].copy()
+    bounds = np.array([[0.0, 10.0], [1.0, 10.0], [2.0, 3.0], [5.0, 15.0]])  # 2 nested in the first, 1 reaching past
+    rows["onset"], rows["offset"] = bounds[:, 0], bounds[:, 1]
+    rows["center"] = bounds.mean(axis=1)
+    rows["pattern"] = [0, 1, 0, 1]
+    changed = _with_occurrences(result, rows)
+    with caplog.at_level(logging.WARNING, logger="convseq_neo.result"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pynapple's own note on the intervals that now touch
+        epochs = changed.to_pynapple()
+    assert "nested" in caplog.text and "overlap" in caplog.text
+    assert len(epochs) == 2 and np.all(epochs.end > epochs.start)
+    assert {"pattern", "center", "onset", "offset", "peak", "pvalue"} <= set(epochs.metadata_columns)
+    np.testing.assert_allclose(epochs["onset"].to_numpy(), [0.0, 5.0])     # the unsplit times, of the kept rows
+    np.testing.assert_allclose(epochs["offset"].to_numpy(), [10.0, 15.0])
+    np.testing.assert_allclose(epochs.start, [0.0, 7.5], atol=1e-5)
+    np.testing.assert_allclose(epochs.end, [7.5, 15.0], atol=1e-5)
+    by_pattern = changed.to_pynapple(by_pattern=True)   # within one pattern: [1, 10] and [5, 15] split
+    assert len(by_pattern[1]) == 2 and np.all(by_pattern[1].end > by_pattern[1].start)

@@ -9,6 +9,7 @@ and that ``find`` searches a new recording on its own clock.
 from __future__ import annotations
 
 import copy
+import json
 
 import neo
 import numpy as np
@@ -335,3 +336,89 @@ def test_find_searches_new_data_on_its_own_clock(two_intervals, rec, truth, bloc
     assert np.all(trials.occurrences["center"].between(0.0, 20.0))
     with pytest.raises(ValueError, match="intervals"):
         result.find(rec.spiketrains, intervals=[[50.0, 60.0]])
+
+
+# ---------------------------------------------------------------------------------------------- units matched by name
+def _reversed_copy(block, segment=1):
+    """A copy of ``block`` whose segment ``segment`` holds its trains in reverse order (the same train objects)."""
+    copy_ = neo.Block()
+    for index, source in enumerate(block.segments):
+        seg = neo.Segment(name=source.name)
+        trains = list(source.spiketrains)
+        seg.spiketrains.extend(trains[::-1] if index == segment else trains)
+        copy_.segments.append(seg)
+    return copy_
+
+
+def test_exports_match_each_segments_trains_by_name(two_segments, block):
+    result = two_segments
+    reversed_block = _reversed_copy(copy.deepcopy(block))
+    ordered_block = copy.deepcopy(block)
+    _, groups = result.annotate(reversed_block)
+    _, expected = result.annotate(ordered_block)
+    for group, want in zip(groups, expected):
+        names = [train.name for train in group.spiketrains]
+        assert names == [train.name for train in want.spiketrains]
+        segment_of = group.annotations["object_segment"]
+        members = [result.unit_names[n] for n in result.patterns[group.annotations["pattern_id"]].neurons]
+        assert [n for n, s in zip(names, segment_of) if s == 1] == members  # not the reversed list's positions
+        assert all(any(train is t for t in reversed_block.segments[1].spiketrains)
+                   for train, s in zip(group.spiketrains, segment_of) if s == 1)
+    # spike labels: one pair per train in the order given, the same labels as for the trains in order
+    trains = list(block.segments[1].spiketrains)
+    labels = result.spike_labels(trains[::-1], segment=1)
+    wanted = result.spike_labels(trains, segment=1)[::-1]
+    assert any((pattern >= 0).any() for pattern, _ in wanted)
+    for (pattern, occurrence), (want_pattern, want_occurrence) in zip(labels, wanted):
+        np.testing.assert_array_equal(pattern, want_pattern)
+        np.testing.assert_array_equal(occurrence, want_occurrence)
+    # other units: an error naming them, before anything is added
+    renamed = [t.copy() for t in trains]
+    renamed[3].name = "stranger"
+    with pytest.raises(ValueError, match=f"missing \\['{trains[3].name}'\\]"):
+        result.spike_labels(renamed, segment=1)
+    with pytest.raises(ValueError, match="stranger"):
+        result.to_groups(renamed)
+    # unnamed trains of one segment stay positional
+    unnamed = [neo.SpikeTrain(t.magnitude, t_stop=t.t_stop, units=t.units) for t in trains]
+    assert len(result.to_groups(unnamed)[0].spiketrains) == result.patterns[0].size
+
+
+def test_a_segment_outside_the_intervals_is_named_and_has_no_bounds(rec):
+    from convseq_neo.io.neo import RecordingWarning
+
+    block = neo.Block()
+    for start, stop in ((0.0, 20.0), (20.0, 30.0)):  # 20 s and 10 s, each on its own clock from 0
+        seg = neo.Segment()
+        seg.spiketrains.extend([
+            neo.SpikeTrain(t.magnitude[(t.magnitude >= start) & (t.magnitude < stop)] - start, t_stop=stop - start,
+                           units="s", name=t.name) for t in rec.spiketrains])
+        block.segments.append(seg)
+    with pytest.warns(RecordingWarning, match=r"segment\(s\) 1 "):
+        result = detect(block, BIN, WIDTH, intervals=[[12.0, 20.0]], random_state=0, **FAST)
+    assert result.n_segments == 2
+    start, stop = result.recording_t_start.magnitude, result.recording_t_stop.magnitude
+    assert start[0] == 12.0 and stop[0] == 20.0 and np.isnan(start[1]) and np.isnan(stop[1])
+    assert result.searched_intervals(segment=1).shape == (0, 2)
+    params = result.parameters
+    assert json.loads(params["recording_t_start_s"]) == [12.0, None]
+    assert json.loads(params["recording_t_stop_s"]) == [20.0, None]
+    assert json.loads(params["searched_intervals_s"]) == [[12.0, 20.0]]
+    assert json.loads(params["searched_segments"]) == [0]
+    assert set(result.occurrences["segment"]) <= {0}
+
+
+def test_parameters_map_back_to_the_recordings_clock(two_intervals, two_segments):
+    params = two_intervals.parameters
+    assert params["t_start_s"] == 0.0 and params["t_stop_s"] > 30.0  # analysis clock: guard gap included
+    assert params["recording_t_start_s"] == 0.0 and params["recording_t_stop_s"] == 40.0
+    assert json.loads(params["searched_intervals_s"]) == INTERVALS.tolist()
+    assert "searched_segments" not in params
+    annotations = two_intervals.to_epoch().annotations
+    assert json.loads(annotations["searched_intervals_s"]) == INTERVALS.tolist()
+    assert all(isinstance(value, (str, int, float, bool)) for value in params.values())
+    params = two_segments.parameters
+    assert json.loads(params["recording_t_start_s"]) == [0.0, 0.0]
+    assert json.loads(params["recording_t_stop_s"]) == [20.0, 20.0]
+    assert json.loads(params["searched_segments"]) == [0, 1]
+    assert json.loads(params["searched_intervals_s"]) == [[0.0, 20.0], [0.0, 20.0]]

@@ -288,3 +288,39 @@ def test_a_zip_that_is_not_npz(tmp_path):
         archive.writestr("readme.txt", "hello")
     with pytest.raises(ValueError, match="archive.zip"):
         load_model(path)
+
+
+def test_find_matches_named_units_by_name_and_unnamed_ones_by_position(fitted, saved, session_b, caplog):
+    from convseq_neo.io.neo import to_raster
+    from convseq_neo.raster import SpikeRaster
+
+    trains = list(session_b[0])
+    assert fitted.unit_names == tuple(train.name for train in trains)  # the same names in both sessions
+    expected = fitted.find(trains, random_state=0)
+    assert len(expected.occurrences) >= 10
+    loaded = load_model(saved)
+    shuffled = [trains[row] for row in np.random.default_rng(0).permutation(len(trains))]
+    for model in (fitted, loaded):
+        with caplog.at_level(logging.INFO, logger="convseq_neo.result"):
+            found = model.find(shuffled, random_state=0)
+        assert "matched by name" in caplog.text
+        caplog.clear()
+        assert found.unit_names == fitted.unit_names
+        pd.testing.assert_frame_equal(found.occurrences, expected.occurrences)
+        # the exports take the trains as they were given, each in its own place
+        labels = found.spike_labels(shuffled)
+        by_name = dict(zip((t.name for t in trains), expected.spike_labels(trains)))
+        for train, (pattern, _) in zip(shuffled, labels):
+            np.testing.assert_array_equal(pattern, by_name[train.name][0])
+    renamed = [train.copy() for train in trains]
+    renamed[5].name = "stranger"
+    for model in (fitted, loaded):
+        with pytest.raises(ValueError, match=r"missing \['unit5'\].*stranger"):
+            model.find(renamed, random_state=0)
+    # a raster without names is taken in order: its rows are the model's neurons, whatever they hold
+    raster = to_raster(shuffled, BIN)
+    unnamed = SpikeRaster(raster.neuron_index, raster.bin_index, raster.counts, raster.n_neurons, raster.n_bins,
+                          bin_size_s=raster.bin_size_s, t_start_s=raster.t_start_s)
+    found = loaded.find(unnamed, random_state=0)
+    assert found.unit_names == tuple(str(row) for row in range(40))
+    np.testing.assert_array_equal(found.raster.to_dense(), raster.to_dense())

@@ -150,7 +150,9 @@ class SavedModel:
         Parameters
         ----------
         spiketrains : list of neo.SpikeTrain, SpikeTrainList, neo.Segment, BinnedSpikeTrain or SpikeRaster
-            The same neurons in the same order, binned at :attr:`bin_size`.
+            The same neurons, binned at :attr:`bin_size`: matched to :attr:`unit_names` by name
+            when the new recording names its units (as :meth:`DetectionResult.find
+            <convseq_neo.result.DetectionResult.find>`), else taken in order.
         t_start, t_stop : pq.Quantity, optional
             Analysis window.
         intervals : neo.Epoch, pynapple IntervalSet or array_like, optional
@@ -168,7 +170,7 @@ class SavedModel:
         """
         return _apply_model(self.model, self._bin_size_s, self.n_neurons, spiketrains, t_start=t_start,
                             t_stop=t_stop, intervals=intervals, segment_index=segment_index,
-                            random_state=random_state)
+                            random_state=random_state, unit_names=self.unit_names)
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write this model to a model file (see :func:`save_model`)."""

@@ -673,6 +673,13 @@ def _plan_pieces(parts: list, bin_size_s, t_start_s, t_stop_s, width_s, table: n
         nowhere = [row for row in table if not np.any((windows[:, 0] < row[1]) & (windows[:, 1] > row[0]))]
         if nowhere:
             _warn(f"{len(nowhere)} of the {table.shape[0]} intervals overlap no segment's window; they are left out")
+    if table is not None or support is not None:
+        unsearched = sorted(set(range(len(checked))) - set(piece_part))
+        if unsearched and len(unsearched) < len(checked):
+            what = "intervals" if table is not None else f"{name}'s time_support"
+            listed = ", ".join(map(str, unsearched[:20])) + (", ..." if len(unsearched) > 20 else "")
+            _warn(f"{len(unsearched)} of the {len(checked)} segments have no time inside the {what} and are not "
+                  f"searched: segment(s) {listed} (their recording_t_start/recording_t_stop are NaN)")
     if pieces.shape[0] == 0:
         what = "intervals" if table is not None else f"{name}'s time_support"
         raise ValueError(f"{what} leave nothing of the analysis window(s) to look in; pass intervals inside the "

@@ -972,10 +972,25 @@ def _prepare(nwbfile, *, name, module, mirror, unit_ids, window, intervals, core
     units = _read_units(nwbfile, unit_ids, window, where)
     options = dict(core_options)
     if intervals is not None:
-        # detect() restricts the analysis to these intervals (a neo.Epoch); until it takes the keyword, it reaches
-        # detect like any core option
+        # passed on to detect(intervals=...) with the core options: a neo.Epoch on the file's clock
         options["intervals"] = _intervals_epoch(nwbfile, intervals, where, units.rows)
     return _Prepared(units, _units_snapshot(nwbfile), options)
+
+
+def _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options: dict) -> None:
+    """Refuse what :func:`~convseq_neo.detect` would refuse about the arguments alone, before the file is locked,
+    opened or streamed (the width in bins and the recording's length are checked by ``detect`` itself)."""
+    from convseq_neo._validation import check_time_quantity
+    from convseq_neo.core.estimator import ConvSeq
+    from convseq_neo.detect import _check_core_options
+
+    check_time_quantity(bin_size, "bin_size", positive=True)
+    check_time_quantity(width, "width", positive=True)
+    options = dict(core_options)
+    n_jobs = options.pop("n_jobs", None)
+    options.pop("segment_index", None)
+    ConvSeq(n_patterns=n_patterns, n_jobs=n_jobs, random_state=random_state,
+            **_check_core_options(options)).check_params()
 
 
 def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=None, module: str = "ecephys",
@@ -1129,6 +1144,7 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     _check_name(name, "name")
     _check_name(module, "module")
     _check_intervals(intervals)
+    _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options)
     if not isinstance(mirror_intervals, (bool, np.bool_)):
         raise TypeError(f"mirror_intervals must be True or False, got {type(mirror_intervals).__name__}")
     mirror = bool(mirror_intervals)

@@ -98,7 +98,9 @@ def to_tsd(result, segment: int | None = None):
         From :func:`convseq_neo.detect`.
     segment : int, optional
         For a result of several segments (a multi-segment Block or sorting): which segment's
-        occurrences to return, on that segment's clock. Required then; not allowed otherwise.
+        occurrences to return, on that segment's clock. Required then; a result of one segment
+        takes None (or 0), as :meth:`DetectionResult.to_epoch
+        <convseq_neo.result.DetectionResult.to_epoch>`.
 
     Returns
     -------
@@ -106,6 +108,13 @@ def to_tsd(result, segment: int | None = None):
         Times: the occurrence centres (s, the recording's clock). Data: the pattern id (int).
         ``time_support``: the intervals that were searched (with ``intervals=`` or a TsGroup's
         support), else the analysis window.
+
+    Raises
+    ------
+    TypeError
+        ``result`` is not a DetectionResult, or ``segment`` is not an int.
+    ValueError
+        ``segment`` missing for a result of several segments, or out of range.
 
     Examples
     --------
@@ -115,16 +124,16 @@ def to_tsd(result, segment: int | None = None):
     """
     import pynapple as nap
 
+    from convseq_neo.result import DetectionResult
+
+    if not isinstance(result, DetectionResult):
+        raise TypeError(f"result must be a convseq_neo DetectionResult (from detect or find), got "
+                        f"{type(result).__name__}")
     occ = result.occurrences
     time_map = getattr(result, "time_map", None)
-    n_parts = 1 if time_map is None else time_map.n_parts
-    if n_parts > 1:
-        if segment is None or not 0 <= int(segment) < n_parts:
-            raise ValueError(f"segment must be one of the result's segments [0, {n_parts}): each segment's "
-                             "occurrences are on its own clock")
-        occ = occ[occ["segment"].to_numpy() == int(segment)]
-    elif segment is not None:
-        raise ValueError("segment is only for results of several segments (a multi-segment Block or sorting)")
+    segment = result._check_segment(segment, "to_tsd")  # the check of every DetectionResult export
+    if segment is not None and "segment" in occ:
+        occ = occ[occ["segment"].to_numpy() == segment]
     if time_map is not None:
         pieces = time_map.part == (0 if segment is None else int(segment))
         support = nap.IntervalSet(start=time_map.start_s[pieces], end=time_map.stop_s[pieces])
