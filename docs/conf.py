@@ -77,7 +77,9 @@ html_theme_options = {
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
-html_sidebars = {"index": []}
+# The top-level pages have no sub-pages: no empty "Section Navigation" column beside them (the API pages, the
+# gallery and the notebooks keep theirs; "*" does not cross a "/").
+html_sidebars = {"*": []}
 
 
 def _copy_notebooks() -> None:
