@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from convseq_neo.io.intervals import merge_intervals
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -167,15 +168,7 @@ def _merged(intervals, t_start_s: float, t_stop_s: float) -> np.ndarray:
     """``[start, stop)`` intervals (seconds) clipped to the window, sorted and merged: shape (k, 2)."""
     table = np.asarray(intervals, dtype=float).reshape(-1, 2)
     table = np.clip(table[np.isfinite(table).all(axis=1)], t_start_s, t_stop_s)
-    table = table[table[:, 1] > table[:, 0]]
-    if table.shape[0] < 2:
-        return table
-    table = table[np.argsort(table[:, 0], kind="stable")]
-    reach = np.maximum.accumulate(table[:, 1])
-    new = np.r_[True, table[1:, 0] > reach[:-1]]  # an interval starting after everything before it ends
-    starts = table[new, 0]
-    stops = reach[np.r_[np.flatnonzero(new)[1:] - 1, table.shape[0] - 1]]
-    return np.stack([starts, stops], axis=1)
+    return merge_intervals(table[table[:, 1] > table[:, 0]])
 
 
 def _inside(times: np.ndarray, intervals: np.ndarray) -> np.ndarray:

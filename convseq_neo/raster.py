@@ -519,6 +519,29 @@ class SpikeRaster:
                            self.n_neurons, stop_bin - start_bin, bin_size_s=self.bin_size_s, t_start_s=t_start,
                            unit_names=self.unit_names, observed=observed)
 
+    def reorder_rows(self, order) -> SpikeRaster:
+        """The same raster with its rows permuted: row ``i`` of the result is row ``order[i]`` of this one.
+
+        Examples
+        --------
+        >>> raster = SpikeRaster.from_dense([[1, 0], [0, 2]], bin_size_s=0.005)
+        >>> raster.reorder_rows([1, 0]).to_dense().tolist()
+        [[0, 2], [1, 0]]
+        """
+        order = np.asarray(order, dtype=np.int64)
+        if sorted(order.tolist()) != list(range(self.n_neurons)):
+            raise ValueError(f"order must be a permutation of the {self.n_neurons} rows, got {order.tolist()[:10]}")
+        new_row = np.empty_like(order)
+        new_row[order] = np.arange(order.size, dtype=order.dtype)
+        observed = None
+        if self.observed is not None:
+            observed = self.observed.copy()
+            observed[:, 0] = new_row[observed[:, 0]]
+            observed = observed[np.lexsort((observed[:, 1], observed[:, 0]))]
+        names = None if self.unit_names is None else tuple(self.unit_names[row] for row in order)
+        return SpikeRaster(new_row[self.neuron_index], self.bin_index, self.counts, self.n_neurons, self.n_bins,
+                           bin_size_s=self.bin_size_s, t_start_s=self.t_start_s, unit_names=names, observed=observed)
+
     def __repr__(self) -> str:
         size = "" if self.bin_size_s is None else f", bin_size={self.bin_size_s * 1e3:g} ms"
         return (f"SpikeRaster({self.n_neurons} neurons x {self.n_bins} bins, {self.nnz} non-empty cells, "

@@ -84,21 +84,6 @@ def _unit_order(wanted: tuple, given: tuple, name: str) -> np.ndarray | None:
                      "channel_id, unit_id or id)")
 
 
-def _reorder_rows(raster: SpikeRaster, order: np.ndarray) -> SpikeRaster:
-    """``raster`` with its rows reordered: row ``i`` of the result is row ``order[i]`` of ``raster``."""
-    new_row = np.empty_like(order)
-    new_row[order] = np.arange(order.size, dtype=order.dtype)
-    observed = None
-    if raster.observed is not None:
-        observed = raster.observed.copy()
-        observed[:, 0] = new_row[observed[:, 0]]
-        observed = observed[np.lexsort((observed[:, 1], observed[:, 0]))]
-    names = None if raster.unit_names is None else tuple(raster.unit_names[row] for row in order)
-    return SpikeRaster(new_row[raster.neuron_index], raster.bin_index, raster.counts, raster.n_neurons, raster.n_bins,
-                       bin_size_s=raster.bin_size_s, t_start_s=raster.t_start_s, unit_names=names, observed=observed)
-
-
-
 @dataclass(frozen=True, eq=False)
 class Pattern:
     """One learned pattern: its members, their lags and the learned filter.
@@ -1145,7 +1130,7 @@ def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains,
         order = _unit_order(tuple(unit_names), raster.unit_names, "spiketrains")
         if order is not None:
             logger.info("find: the new recording holds the training units in another order; matched by name")
-            raster = _reorder_rows(raster, order)
+            raster = raster.reorder_rows(order)
     occurrences = model.find_occurrences(raster, random_state=random_state)
     responses = model.transform(raster)
     return DetectionResult._from_model(model, raster, source=plan.source, applied="find",

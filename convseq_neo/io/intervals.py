@@ -34,7 +34,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["as_intervals", "clip_intervals", "intersect_intervals", "TimeMap", "is_pynapple"]
+__all__ = ["as_intervals", "merge_intervals", "clip_intervals", "intersect_intervals", "TimeMap", "is_pynapple"]
 
 _EXPECTED = ("a neo.Epoch, a pynapple IntervalSet, or an (n, 2) array of [start, stop) times (a time Quantity, or "
              "floats in seconds)")
@@ -130,21 +130,25 @@ def as_intervals(intervals, name: str = "intervals") -> np.ndarray:
         bad = int(empty[0])
         raise ValueError(f"{name}[{bad}] is [{table[bad, 0]:g}, {table[bad, 1]:g}) s: every interval needs "
                          "stop > start")
-    return _merge(table)
+    return merge_intervals(table)
 
 
-def _merge(table: np.ndarray) -> np.ndarray:
-    """Sort ``[start, stop)`` rows and merge those that overlap or touch."""
-    if table.shape[0] == 0:
-        return table.reshape(0, 2)
+def merge_intervals(table) -> np.ndarray:
+    """Sort ``(k, 2)`` ``[start, stop)`` rows and merge those that overlap or touch (the union of the intervals).
+
+    Examples
+    --------
+    >>> merge_intervals([[5.0, 6.0], [0.0, 2.0], [2.0, 3.0], [0.5, 1.0]]).tolist()
+    [[0.0, 3.0], [5.0, 6.0]]
+    """
+    table = np.asarray(table, dtype=float).reshape(-1, 2)
+    if table.shape[0] < 2:
+        return table.copy()
     table = table[np.argsort(table[:, 0], kind="stable")]
-    merged = [table[0].copy()]
-    for start, stop in table[1:]:
-        if start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append(np.array([start, stop]))
-    return np.asarray(merged, dtype=float).reshape(-1, 2)
+    reach = np.maximum.accumulate(table[:, 1])
+    new = np.r_[True, table[1:, 0] > reach[:-1]]  # an interval starting after everything before it ends
+    stops = reach[np.r_[np.flatnonzero(new)[1:] - 1, table.shape[0] - 1]]
+    return np.stack([table[new, 0], stops], axis=1)
 
 
 def intersect_intervals(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -46,8 +46,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -57,6 +55,7 @@ import quantities as pq
 
 from convseq_neo.core.estimator import ConvSeq
 from convseq_neo.core.membership import MEMBERSHIP_COLUMNS
+from convseq_neo.io.safe_write import safe_write
 from convseq_neo.result import DetectionResult, _apply_model, _membership_and_patterns
 
 logger = logging.getLogger(__name__)
@@ -250,9 +249,10 @@ def _check_path_argument(path, name: str = "path") -> Path:
 def save_model(result, path, *, overwrite: bool = False) -> Path:
     """Write a fitted model to one portable file (no pickle; see the module's description of the file).
 
-    The file is written to a hidden temporary file in the same directory, read back and checked,
-    then moved into place (atomically), so an interrupted save never leaves a half-written file
-    and never harms an existing one.
+    The file is written through :func:`~convseq_neo.io.safe_write.safe_write`: under the file's
+    lock, to a hidden temporary file in the same directory, read back and checked, then moved into
+    place atomically, so an interrupted save never leaves a half-written file and never harms an
+    existing one.
 
     Parameters
     ----------
@@ -298,44 +298,20 @@ def save_model(result, path, *, overwrite: bool = False) -> Path:
         raise FileNotFoundError(f"path: the directory '{path.parent}' does not exist")
     if path.exists() and not overwrite:
         raise FileExistsError(f"path: '{path}' exists already; pass overwrite=True to replace it")
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.convseq-tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez_compressed(handle, header=np.array(json.dumps(header)), **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        written = _read_model_file(tmp, str(path))
-        if not np.array_equal(written.model.filters_, arrays["filters"]):
+    def read_back(tmp: Path) -> bool:
+        if not np.array_equal(_read_model_file(tmp, str(path)).model.filters_, arrays["filters"]):
             raise RuntimeError(f"the model written to '{tmp}' did not read back identical; '{path}' was not changed")
-        if path.exists() and overwrite:
-            shutil.copymode(path, tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _move_no_clobber(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return True
+
+    # the project's one way to change a user's file: lock, temporary file, check, fsync, atomic replace
+    with safe_write(path if path.exists() else None, path, verify=read_back, copy=False) as tmp:
+        if path.exists() and not overwrite:  # made by another process since the check above
+            raise FileExistsError(f"path: '{path}' was created by another process meanwhile; it was left as it is")
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, header=np.array(json.dumps(header)), **arrays)
     logger.info("save_model: wrote %d pattern(s) over %d neurons to %s", header["n_patterns"], header["n_neurons"],
                 path)
     return path
-
-
-def _move_no_clobber(tmp: Path, path: Path) -> None:
-    """Move ``tmp`` to ``path`` unless ``path`` exists by then (a hard link fails atomically if it does)."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise FileExistsError(f"path: '{path}' was created by another process meanwhile; it was left as it "
-                              "is") from None
-    except OSError:  # no hard links on this file system: check, then move
-        if path.exists():
-            raise FileExistsError(f"path: '{path}' was created by another process meanwhile; it was left as "
-                                  "it is") from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()
 
 
 # ---------------------------------------------------------------------------------------------

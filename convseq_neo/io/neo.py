@@ -98,7 +98,7 @@ from neo.core.spiketrainlist import SpikeTrainList
 from convseq_neo._memory import check_fit_memory
 from convseq_neo._plausibility import RecordingWarning, check_recording
 from convseq_neo._validation import check_time_quantity
-from convseq_neo.io.intervals import TimeMap, _merge, as_intervals, clip_intervals, intersect_intervals
+from convseq_neo.io.intervals import TimeMap, as_intervals, clip_intervals, intersect_intervals, merge_intervals
 from convseq_neo.raster import EDGE_TOLERANCE, SpikeRaster, count_bins
 
 try:  # lazy-loading IOs hand out proxies; they are loaded on use
@@ -789,7 +789,7 @@ def _warn(message: str) -> None:
 def _merged_rows(intervals: np.ndarray) -> np.ndarray:
     """Sorted, merged ``(k, 2)`` intervals without empty ones (an ``obs_intervals`` table need not be either)."""
     table = np.asarray(intervals, dtype=float).reshape(-1, 2)
-    return _merge(table[table[:, 1] > table[:, 0]])
+    return merge_intervals(table[table[:, 1] > table[:, 0]])
 
 
 def _observation_intervals(trains: list[neo.SpikeTrain], name: str) -> list[np.ndarray | None] | None:

@@ -124,6 +124,7 @@ import quantities as pq
 
 from convseq_neo.detect import detect
 from convseq_neo.io.file_lock import FileLockedError, check_timeout, file_lock
+from convseq_neo.io.intervals import merge_intervals
 from convseq_neo.io.safe_write import safe_write
 from convseq_neo.result import OCCURRENCE_COLUMNS, DetectionResult
 
@@ -565,18 +566,6 @@ def _check_intervals(intervals) -> None:
         raise ValueError("intervals is an empty name; pass a TimeIntervals table's name, 'obs_intervals' or None")
 
 
-def _merge_intervals(spans: np.ndarray) -> np.ndarray:
-    """Union of (k, 2) intervals: sorted, overlapping or touching ones merged."""
-    spans = spans[np.argsort(spans[:, 0], kind="stable")]
-    merged: list[list[float]] = []
-    for start, stop in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], stop)
-        else:
-            merged.append([float(start), float(stop)])
-    return np.asarray(merged, dtype=float).reshape(-1, 2)
-
-
 def _intervals_epoch(nwbfile, intervals, where: str, rows: np.ndarray | None = None) -> neo.Epoch:
     """``intervals`` (a TimeIntervals table's name, ``"obs_intervals"`` or a neo.Epoch) as a neo.Epoch in s.
 
@@ -616,7 +605,7 @@ def _intervals_epoch(nwbfile, intervals, where: str, rows: np.ndarray | None = N
         raise ValueError(f"intervals={intervals!r}: {label} has an interval that stops before it starts "
                          f"([{starts[bad]}, {stops[bad]}] s)")
     if ids is None:  # the units' intervals: their union
-        spans = _merge_intervals(spans)
+        spans = merge_intervals(spans)
         annotations = {}
     else:  # a table's rows, in time order, each with its id
         order = np.argsort(starts, kind="stable")
