@@ -73,7 +73,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 import time
 
 import quantities as pq
@@ -403,28 +402,16 @@ def _json_ready(value):
 
 
 def _write_json(target: str, summary: dict) -> None:
-    """Write ``summary`` to ``target`` (``-``: stdout) through a temporary file moved into place."""
+    """Write ``summary`` to ``target`` (``-``: stdout) through :func:`~convseq_neo.io.safe_write.safe_write`."""
     text = json.dumps(_json_ready(summary), indent=2, allow_nan=False) + "\n"
     if target == "-":
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    folder = os.path.dirname(os.path.abspath(target))
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=folder, prefix=f".{os.path.basename(target)}.",
-                                         suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(handle.name, 0o666 & ~umask)  # as an ordinary new file (a temporary file is private)
-        os.replace(handle.name, target)
-    except BaseException:
-        try:
-            os.unlink(handle.name)
-        except OSError:
-            pass
-        raise
+    from convseq_neo.io.safe_write import safe_write
+
+    with safe_write(None, target, copy=False) as tmp:  # lock, fsync, atomic replace; a new file's permissions
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _json_target_in(argv: list[str]) -> tuple[str | None, list[str]]:
