@@ -24,7 +24,20 @@ option                            parameter
 ``--name``, ``--module``          ``name``, ``module``; ``--out``: ``out``
 ``--no-mirror-intervals``         ``mirror_intervals=False``
 ``--lock-timeout``                ``lock_timeout`` (seconds)
+``--workers``, ``--scheduler``    ``n_workers``, ``scheduler`` (several files)
+``--report``                      ``report`` (several files)
 ================================  ==================================================
+
+Several files
+-------------
+``annotate A.nwb B.nwb ...`` (or one file with ``--workers``, ``--scheduler`` or ``--report``)
+runs :func:`convseq_neo.io.nwb_batch.annotate_many`: one dask.distributed task per file, on a
+local cluster of ``--workers`` processes started for the run, or on the running cluster at
+``--scheduler``. A file that already holds the same detection is skipped; a run name taken with
+other parameters becomes the first free of ``NAME_2``, ``NAME_3``, .... One line per file goes to
+standard output (``ok``, ``skipped`` or ``failed``), each failure also as one line on standard
+error, and ``--report FILE.csv`` writes the table. The exit status is 1 when any file failed
+(``--out`` and ``--json`` describe one file's run and are refused here).
 
 Exit status
 -----------
@@ -32,7 +45,8 @@ Exit status
     Success.
 1
     Failure while running: another process holds the file (nothing was changed), the detection
-    or the writing failed, or the ``--json`` summary could not be written.
+    or the writing failed, or the ``--json`` summary could not be written. With several files:
+    any file failed (0 when every file was annotated or skipped).
 2
     Bad usage: a bad option or option value, a missing input file (``convseq-neo: error:
     FILE.nwb: no such file``: a path the user typed, so it counts as usage), an input that is not
@@ -90,9 +104,9 @@ _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 #: URLs that convseq_neo.io.nwb reads remotely (not checked on disk here)
 _REMOTE_SCHEMES = ("http://", "https://", "s3://")
 _EXIT_STATUS = ("Exit status: 0 success; 1 failure while running (another process holds the file, the detection or "
-                "the writing failed); 2 bad usage (a bad option or value, a missing input file, not an NWB file, an "
-                "--out that exists, a name already in the file; nothing is written); 130 interrupted (the file is "
-                "left as it was).")
+                "the writing failed; with several files: any of them failed); 2 bad usage (a bad option or value, a "
+                "missing input file, not an NWB file, an --out that exists, a name already in the file; nothing is "
+                "written); 130 interrupted (the file is left as it was).")
 
 
 def _quantity(text: str, example: str) -> tuple[float, pq.Quantity]:
@@ -254,8 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
         "0.5s.",
         epilog=_EXIT_STATUS + " With --json, a summary (status, parameters, patterns, occurrences, elapsed time) "
         "is written on success and on failure.")
-    annotate.add_argument("file", metavar="FILE.nwb", help="the NWB file (annotated in place unless --out); or an "
-                          "http(s) or s3 URL, read remotely, with --out")
+    annotate.add_argument("files", metavar="FILE.nwb", nargs="+", help="the NWB file (annotated in place unless "
+                          "--out); or an http(s) or s3 URL, read remotely, with --out. Several files are annotated "
+                          "in place as dask tasks (see --workers)")
     annotate.add_argument("--out", metavar="OUT.nwb", help="write an annotated copy here instead (must not exist)")
     annotate.add_argument("--name", default="convseq", help="name of the stored run (default convseq); each run "
                           "needs its own")
@@ -307,6 +322,18 @@ def build_parser() -> argparse.ArgumentParser:
                      "added (default 0s: fail at once, exit status 1)")
     run.add_argument("--json", metavar="FILE", help="write a machine-readable summary to FILE (- for standard "
                      "output; the human-readable summary then goes to standard error), on success and on failure")
+    many = annotate.add_argument_group(
+        "several files", "With several files (or any of these options) each file is a task on a dask.distributed "
+        "cluster; a file that already holds the same detection is skipped, a name taken with other parameters "
+        "becomes NAME_2, NAME_3, ...; exit status 1 when any file failed.")
+    engine = many.add_mutually_exclusive_group()
+    engine.add_argument("--workers", type=_positive_int, metavar="N", help="worker processes of the local cluster "
+                        "started for the run, each with its share of the cores (default: one per file, at most one "
+                        "per core)")
+    engine.add_argument("--scheduler", metavar="ADDRESS", help="run on the running dask cluster at this scheduler "
+                        "address, e.g. tcp://10.0.0.5:8786 (a dask-jobqueue SLURMCluster's scheduler_address)")
+    many.add_argument("--report", metavar="FILE.csv", help="write one row per file (path, status ok/skipped/failed, "
+                      "name, occurrences, seconds, error) to this CSV file")
     return parser
 
 
@@ -356,31 +383,34 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
-def _check_json_target(target: str | None, protected: list[tuple[str, str | None]]) -> None:
-    """``--json FILE`` must be writable and must be none of ``protected`` (option, path) nor another HDF5 file."""
-    if target is None or target == "-":
+def _check_json_target(target: str | None, protected: list[tuple[str, str | None]], option: str = "--json",
+                       example: str = "summary.json") -> None:
+    """``--json FILE`` (or ``option``) must be writable and must be none of ``protected`` (option, path) nor another
+    HDF5 file."""
+    if target is None or (target == "-" and option == "--json"):
         return
-    if not target:
-        raise _CommandError(2, "--json needs a file name, or - for standard output")
-    for option, path in protected:
+    if not target or target == "-":
+        raise _CommandError(2, f"{option} needs a file name" + (", or - for standard output" if option == "--json"
+                                                                 else f", e.g. {example}"))
+    for other, path in protected:
         if path is not None and _same_file(target, path):
-            raise _CommandError(2, f"--json {target} is the same file as {option}: the summary would overwrite it; "
-                                "choose another name, e.g. summary.json")
+            raise _CommandError(2, f"{option} {target} is the same file as {other}: the summary would overwrite it; "
+                                f"choose another name, e.g. {example}")
     if os.path.isdir(target):
-        raise _CommandError(2, f"--json {target} is a directory; give a file name, e.g. {target}/summary.json")
+        raise _CommandError(2, f"{option} {target} is a directory; give a file name, e.g. {target}/{example}")
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
-        raise _CommandError(2, f"--json {target}: no such directory '{folder}'")
+        raise _CommandError(2, f"{option} {target}: no such directory '{folder}'")
     if os.path.exists(target):
         try:
             with open(target, "rb") as handle:
                 head = handle.read(len(_HDF5_SIGNATURE))
         except OSError as err:
-            raise _CommandError(2, f"--json {target}: {err.strerror or err}") from None
+            raise _CommandError(2, f"{option} {target}: {err.strerror or err}") from None
         if head == _HDF5_SIGNATURE:
-            raise _CommandError(2, f"--json {target} is an HDF5 (NWB) file; it is not overwritten with a summary")
+            raise _CommandError(2, f"{option} {target} is an HDF5 (NWB) file; it is not overwritten with a summary")
     if not os.access(folder, os.W_OK):
-        raise _CommandError(2, f"--json {target}: the directory '{folder}' is not writable")
+        raise _CommandError(2, f"{option} {target}: the directory '{folder}' is not writable")
 
 
 def _json_ready(value):
@@ -451,8 +481,61 @@ def _classify(err: BaseException) -> tuple[int, str, str]:
     return 1, f"convseq-neo: failed: {type(err).__name__}: {err}", str(err)
 
 
+def _several(args) -> bool:
+    """True when ``annotate`` runs as a batch: several files, or an option of several files."""
+    return len(args.files) > 1 or any(value is not None for value in (args.workers, args.scheduler, args.report))
+
+
+def _annotate_many(args) -> int:
+    """Run ``annotate`` on several files (:func:`convseq_neo.io.nwb_batch.annotate_many`); return the exit status."""
+    started = time.perf_counter()
+    try:
+        if args.out is not None:
+            raise _CommandError(2, "--out writes an annotated copy of one file; several files (or --workers, "
+                                "--scheduler, --report) are annotated in place")
+        if args.json is not None:
+            raise _CommandError(2, "--json describes the run on one file; for several files use --report FILE.csv")
+        if args.scheduler is not None and not args.scheduler.strip():
+            raise _CommandError(2, "--scheduler needs an address, e.g. tcp://10.0.0.5:8786")
+        _check_json_target(args.report, [("FILE.nwb", path) for path in args.files], option="--report",
+                           example="report.csv")
+        options = _annotate_options(args)
+        engine = (f"the cluster at {args.scheduler.strip()}" if args.scheduler is not None else
+                  f"{args.workers} local worker process(es)" if args.workers is not None else "a local cluster")
+        print(f"Detecting {args.patterns} pattern(s) in {len(args.files)} file(s) on {engine} (bin size "
+              f"{args.bin_size}, width {args.width})", file=sys.stderr)
+        import distributed  # noqa: F401 - configures its loggers on import: quieten them after that
+
+        from convseq_neo.io.nwb_batch import annotate_many
+
+        if not args.verbose:  # the cluster's start and stop are logged at INFO; the results are printed here
+            logging.getLogger("distributed").setLevel(logging.WARNING)
+        frame = annotate_many(args.files, args.bin_size, args.width, args.patterns, name=args.name,
+                              module=args.module, scheduler=args.scheduler, n_workers=args.workers,
+                              progress=not args.no_progress, report=args.report, random_state=args.seed,
+                              device=args.device, lock_timeout=args.lock_timeout, **options)
+    except (Exception, KeyboardInterrupt) as err:  # noqa: BLE001 - the command line reports, it does not trace back
+        code, line, _ = _classify(err)
+        print(line, file=sys.stderr)
+        return code
+    for row in frame.itertuples(index=False):
+        if row.status == "failed":
+            print(f"failed   {row.path}: {row.error}")
+            print(f"convseq-neo: failed: {row.path}: {row.error}", file=sys.stderr)
+        else:
+            print(f"{row.status:<8} {row.path}: {row.occurrences} occurrences in {row.name} ({row.seconds:.1f} s)")
+    counts = frame["status"].value_counts()
+    print(f"{len(frame)} file(s) in {time.perf_counter() - started:.1f} s: "
+          + ", ".join(f"{int(counts.get(status, 0))} {status}" for status in ("ok", "skipped", "failed"))
+          + (f"; report written to {args.report}" if args.report is not None else ""))
+    return 1 if counts.get("failed", 0) else 0
+
+
 def _annotate(args) -> int:
     """Run ``annotate``; print the summary, write ``--json``; return the exit status."""
+    if _several(args):
+        return _annotate_many(args)
+    args.file = args.files[0]
     to_stdout = args.json == "-"
     human = sys.stderr if to_stdout else sys.stdout
     started = time.perf_counter()

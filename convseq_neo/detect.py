@@ -58,7 +58,7 @@ def _check_core_options(core_options: dict) -> dict:
 # detect
 # ---------------------------------------------------------------------------------------------
 def detect(spiketrains, bin_size=None, width=None, n_patterns=1, *, t_start=None, t_stop=None, intervals=None,
-           segment_index=None, random_state=None, device="auto", n_jobs=None, progress=False,
+           segment_index=None, random_state=None, device="auto", n_jobs=None, progress=False, client=None,
            **core_options) -> DetectionResult:
     """Detect repeating spike sequences (convSeq) in Neo/Elephant data.
 
@@ -115,6 +115,11 @@ spikeinterface BaseSorting or pynapple TsGroup
         may use, or ``OMP_NUM_THREADS``); ``-1`` every core the process may use.
     progress : bool, default False
         Show progress bars.
+    client : distributed.Client, optional
+        Run the fit's independent work (the all-data and each fold's training, the surrogate
+        null's chunks) as tasks on this dask cluster, with the result of a run without a client
+        up to float rounding (:meth:`ConvSeq.fit <convseq_neo.core.estimator.ConvSeq.fit>`).
+        Needs ``dask.distributed`` (the ``cluster`` extra).
     **core_options
         Any other :class:`~convseq_neo.core.estimator.ConvSeq` parameter, e.g. ``alpha``,
         ``n_surrogates``, ``n_folds``, ``max_epochs``, ``significance``, ``backend``.
@@ -220,11 +225,13 @@ spikeinterface BaseSorting or pynapple TsGroup
     """
     # imported here, not at the top, so that ``import convseq_neo`` (which binds this function) stays light
     from convseq_neo.core.estimator import ConvSeq
+    from convseq_neo.core.tasks import check_client
     from convseq_neo.io.neo import BinnedSpikeTrain, plan_raster
     from convseq_neo.raster import SpikeRaster
     from convseq_neo.result import DetectionResult
 
     options = _check_core_options(core_options)
+    check_client(client)
     binned_input = isinstance(spiketrains, SpikeRaster) or (bool(BinnedSpikeTrain)
                                                              and isinstance(spiketrains, BinnedSpikeTrain))
     missing = [name for name, value in (("bin_size", bin_size), ("width", width))
@@ -242,7 +249,7 @@ spikeinterface BaseSorting or pynapple TsGroup
     raster = plan.bin()
     binned = time.perf_counter() - started
     logger.info("detect: %r, width %d bins, %d pattern(s)", raster, model.width, model.n_patterns)
-    model.fit(raster)
+    model.fit(raster, client=client)
     model.timings_ = {"binning": binned, **model.timings_, "total": binned + model.timings_["total"]}
     # with a time map (intervals, a TsGroup's support, several segments) the result maps its occurrences back to
     # the recording's clock and leaves out those whose centre lies between intervals (DetectionResult, Clocks)

@@ -20,7 +20,6 @@ import logging
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from tqdm.auto import tqdm
 
 from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.core.significance import (
@@ -28,7 +27,7 @@ from convseq_neo.core.significance import (
     benjamini_hochberg,
     collect_peaks,
     masked_peaks,
-    null_peak_heights,
+    null_peak_heights_in_chunks,
     row_pvalues,
 )
 from convseq_neo.raster import SpikeRaster
@@ -279,7 +278,7 @@ def match_filters(reference: np.ndarray, candidates: np.ndarray,
 def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.ndarray,
                   regions: list[tuple[int, int]], *, threshold: float, lag_tolerance: int, alpha: float,
                   n_surrogates: int, rng: np.random.Generator, progress: bool = False,
-                  surrogates: str = "dither", dither: int | None = None) -> CandidatePeaks:
+                  surrogates: str = "dither", dither: int | None = None, client=None) -> CandidatePeaks:
     """Test each fold's peaks with the filter that did not see that fold; Benjamini-Hochberg over all.
 
     The filters are first restricted to their members (:func:`restrict_to_members`), each fold's
@@ -306,13 +305,15 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
         False discovery rate over all candidates.
     n_surrogates : int
     rng : numpy.random.Generator
-        Draws the surrogates' offsets.
+        Seeds the surrogates' chunks (:func:`~convseq_neo.core.significance.null_peak_heights_in_chunks`).
     progress : bool
-        Show a progress bar over the surrogates.
+        Show a progress bar over the surrogates' chunks.
     surrogates : {"dither", "circular"}
         The surrogates of the null (:func:`~convseq_neo.core.significance.surrogate_bins`).
     dither : int, optional
         Their largest dither in bins (default ``W``).
+    client : distributed.Client, optional
+        Sample the null's chunks as tasks on this dask cluster (:mod:`convseq_neo.core.tasks`).
 
     Returns
     -------
@@ -333,10 +334,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     row_regions = [regions[fold] for fold in range(n_folds) for _ in range(n_patterns)]
     with torch.no_grad():
         tested = op(torch.as_tensor(stacked, device=op.device)).cpu().numpy()
-    bar = tqdm(total=n_surrogates, desc="surrogates", disable=not progress, leave=False)
-    null = null_peak_heights(raster, stacked, row_regions, width, n_surrogates, rng, op.device, bar,
-                             method=surrogates, dither=dither)
-    bar.close()
+    null = null_peak_heights_in_chunks(raster, stacked, row_regions, width, n_surrogates, rng, op.device,
+                                       method=surrogates, dither=dither, client=client, progress=progress)
 
     rows, times, heights = collect_peaks(tested, row_regions, width)
     peak_bin = times + fold_shifts.reshape(-1)[rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from convseq_neo._validation import (
     resolve_device,
     torch_generator,
 )
-from convseq_neo.core.correlations import CorrelationObjective, coarse_factor, correlation_bytes
+from convseq_neo.core.correlations import correlation_bytes
 from convseq_neo.core.crossfit import crossfit_test, fold_regions, model_masks
 from convseq_neo.core.membership import pattern_membership
 from convseq_neo.core.objective import default_tv_weight
@@ -35,7 +36,15 @@ from convseq_neo.core.significance import (
     random_filter_threshold,
     row_pvalues,
 )
-from convseq_neo.core.training import TrainingSettings, train_patterns
+from convseq_neo.core.tasks import check_client, cluster_slots, run_tasks
+from convseq_neo.core.training import (
+    ModelTraining,
+    TrainingSettings,
+    first_correlation_objective,
+    seeded_generator,
+    train_model,
+    train_patterns,
+)
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -430,7 +439,7 @@ class ConvSeq:
         return n_folds
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, raster, y=None) -> ConvSeq:
+    def fit(self, raster, y=None, *, client=None) -> ConvSeq:
         """Learn the filters, test their occurrences and find each pattern's members.
 
         Parameters
@@ -438,15 +447,28 @@ class ConvSeq:
         raster : SpikeRaster, ndarray (N, T) or scipy sparse matrix
             Binned spike counts (non-negative, no NaN).
         y : ignored
+        client : distributed.Client, optional
+            Run the fit's independent work as tasks on this dask cluster: the training of the
+            all-data model and of each cross-fitting fold's model (``1 + n_folds`` models), and the
+            surrogate null in :data:`~convseq_neo.core.significance.SURROGATE_CHUNKS` chunks. The
+            rest (the reference threshold, members, the test) runs here. The models are cut into
+            one batch per worker thread, each task runs with one thread, and every model and
+            chunk draws from its own seed taken from ``random_state`` first, so the result is the
+            one without a client up to float rounding (a batch of another size may sum in another
+            order, and training carries that forward: filters within about 1e-3, the same
+            detections, measured). On a CPU one process already trains all models as one batch
+            cheaply, so a client can be slower (see the cluster page of the docs). Needs
+            ``dask.distributed`` (the ``cluster`` extra).
 
         Returns
         -------
         self
         """
         self.check_params()
+        client = check_client(client)
         raster = self._check_raster(raster)
         with limited_threads(resolve_n_jobs(self.n_jobs)):
-            return self._fit(raster)
+            return self._fit(raster, client)
 
     def _training_kind(self, raster: SpikeRaster, n_models: int) -> str:
         """ "responses" or "correlations" for this raster (see the ``training`` parameter)."""
@@ -463,7 +485,7 @@ class ConvSeq:
             return "responses"
         return "correlations"
 
-    def _fit(self, raster: SpikeRaster) -> ConvSeq:
+    def _fit(self, raster: SpikeRaster, client=None) -> ConvSeq:
         started = time.perf_counter()
         rng = check_random_state(self.random_state)
         device = resolve_device(self.device)
@@ -486,26 +508,49 @@ class ConvSeq:
         training = self._training_kind(raster, masks.shape[0])
         first_objective = None
         if training == "correlations":
-            first_objective = CorrelationObjective(raster, width, masks, settings.tv_weight, device,
-                                                   coarse_factor=coarse_factor(width))
+            # with a client only model 0's statistics are needed here (the tasks build their own)
+            first_objective = first_correlation_objective(raster, width, masks if client is None else masks[:1],
+                                                          settings.tv_weight, device)
             logits = torch.randn((_N_RANDOM_FILTERS, raster.n_neurons, width), generator=generator, device=device)
             reference_threshold = first_objective.reference_threshold(torch.softmax(logits, dim=-1))
         else:
             reference_threshold = random_filter_threshold(op, _N_RANDOM_FILTERS, generator)
         logger.info("fit: training on %s", training)
 
-        trained = train_patterns(op, raster, masks, n_patterns, int(self.n_init), settings, reference_threshold,
-                                 lag_tolerance, alpha, generator, training=training, first_objective=first_objective)
-        del first_objective
+        # Each model (all data, then one per fold) draws from its own seed and stops on its own, so
+        # training them together here equals training each as a task on a dask client
+        # (convseq_neo.core.tasks, train_model).
+        seeds = rng.integers(0, 2**63 - 1, size=masks.shape[0])
+        config = ModelTraining(width=width, backend=op.name, device=str(device), n_patterns=n_patterns,
+                               n_init=int(self.n_init), settings=settings if client is None else
+                               replace(settings, progress=False), threshold=reference_threshold,
+                               lag_tolerance=lag_tolerance, alpha=alpha, training=training)
+        if client is None:
+            generators = [seeded_generator(seed, device) for seed in seeds]
+            models = [(train_patterns(op, raster, masks, n_patterns, int(self.n_init), settings, reference_threshold,
+                                      lag_tolerance, alpha, generators, training=training,
+                                      first_objective=first_objective), 0)]
+            del first_objective
+        else:
+            del first_objective
+            # a batch of filters costs little more per epoch than one filter, so the models are cut
+            # into as many groups as the cluster runs tasks at once, not one task each
+            groups = np.array_split(np.arange(masks.shape[0]), min(masks.shape[0], cluster_slots(client)))
+            models = run_tasks(train_model, [(masks[group], [int(seed) for seed in seeds[group]]) for group in groups],
+                               shared={"raster": raster, "config": config}, client=client,
+                               progress=bool(self.progress), description="models")
+        trained = models[0][0]
+        model_filters = np.concatenate([model.filters for model, _ in models], axis=0)
+        training_passes = sum(passes for _, passes in models)
         filters = trained.filters[0]
         trained_at = time.perf_counter()
         with torch.no_grad():
             responses = op(torch.as_tensor(filters, device=device)).cpu().numpy()
         if crossfit:
-            tested = crossfit_test(op, raster, trained.filters, masks, regions, threshold=reference_threshold,
+            tested = crossfit_test(op, raster, model_filters, masks, regions, threshold=reference_threshold,
                                    lag_tolerance=lag_tolerance, alpha=alpha, n_surrogates=int(self.n_surrogates),
                                    rng=rng, progress=bool(self.progress), surrogates=self.surrogates,
-                                   dither=self.dither)
+                                   dither=self.dither, client=client)
         else:
             tested = random_filter_test(responses, width, reference_threshold)
         tested_at = time.perf_counter()
@@ -521,7 +566,8 @@ class ConvSeq:
         self.training_ = training
         self.timings_ = {"training": trained_at - started, "significance": tested_at - trained_at,
                          "membership": finished - tested_at, "total": finished - started}
-        self.n_filter_passes_ = int(op.n_passes + (n_patterns * int(self.n_surrogates) if crossfit else 0))
+        passes = op.n_passes + (training_passes if client is not None else 0)  # a shared op counted them already
+        self.n_filter_passes_ = int(passes + (n_patterns * int(self.n_surrogates) if crossfit else 0))
         self.backend_ = op.name
         self.n_folds_ = n_folds
         self.random_filter_threshold_ = reference_threshold

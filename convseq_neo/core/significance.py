@@ -25,7 +25,8 @@ from convseq_neo.raster import SpikeRaster
 logger = logging.getLogger(__name__)
 
 __all__ = ["CandidatePeaks", "SURROGATES", "surrogate_bins", "peaks_in_region", "masked_peaks", "collect_peaks",
-           "null_peak_heights", "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold",
+           "null_peak_heights", "null_peak_heights_in_chunks", "SURROGATE_CHUNKS",
+           "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold",
            "random_filter_test"]
 
 #: Spikes processed together when applying filters to surrogate copies.
@@ -353,6 +354,57 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
         if progress_bar is not None:
             progress_bar.update(n_copies)
     return [np.concatenate(parts) if parts else np.zeros(0) for parts in heights]
+
+
+#: The surrogates of a cross-fitted test are drawn in this many chunks, each from its own seed: the
+#: chunks are independent tasks (:func:`null_peak_heights_in_chunks`), cut the same way with or without
+#: a dask client so that the same seed gives the same null.
+SURROGATE_CHUNKS = 8
+
+
+def _null_chunk(n_copies: int, seed: int, *, raster: SpikeRaster, filters: np.ndarray,
+                regions: list[tuple[int, int]], width: int, device: str, method: str,
+                dither: int | None) -> list[np.ndarray]:
+    from convseq_neo._validation import resolve_device
+
+    return null_peak_heights(raster, filters, regions, width, n_copies, np.random.default_rng(seed),
+                             resolve_device(device), method=method, dither=dither)
+
+
+def null_peak_heights_in_chunks(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
+                                n_surrogates: int, rng: np.random.Generator, device: torch.device | str, *,
+                                method: str = "dither", dither: int | None = None, client=None,
+                                progress: bool = False) -> list[np.ndarray]:
+    """:func:`null_peak_heights` drawn in :data:`SURROGATE_CHUNKS` independent chunks, optionally on a dask client.
+
+    Each chunk draws its surrogates from its own generator, seeded from ``rng`` before any chunk
+    runs, so the null is the same whether the chunks run here one after another or as tasks on
+    ``client`` (:func:`~convseq_neo.core.tasks.run_tasks`).
+
+    Returns
+    -------
+    list of ndarray
+        One array of null peak heights per filter, pooled over all chunks in chunk order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from convseq_neo.raster import SpikeRaster
+    >>> raster = SpikeRaster.from_dense((np.random.default_rng(0).random((5, 300)) < 0.1).astype(int))
+    >>> filters = np.full((1, 5, 10), 0.1, dtype=np.float32)
+    >>> null = null_peak_heights_in_chunks(raster, filters, [(0, 291)], 10, 16, np.random.default_rng(1), "cpu")
+    >>> len(null), null[0].size > 16
+    (1, True)
+    """
+    from convseq_neo.core.tasks import run_tasks
+
+    sizes = [int(part.size) for part in np.array_split(np.arange(n_surrogates), min(SURROGATE_CHUNKS, n_surrogates))]
+    seeds = rng.integers(0, 2**63 - 1, size=len(sizes))
+    parts = run_tasks(_null_chunk, [(size, int(seed)) for size, seed in zip(sizes, seeds)],
+                      shared={"raster": raster, "filters": np.asarray(filters), "regions": list(regions),
+                              "width": int(width), "device": str(device), "method": method, "dither": dither},
+                      client=client, progress=progress, description="surrogates")
+    return [np.concatenate([part[row] for part in parts]) for row in range(len(regions))]
 
 
 def empirical_pvalues(heights: np.ndarray, null: np.ndarray) -> np.ndarray:

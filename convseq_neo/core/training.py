@@ -17,7 +17,8 @@ from convseq_neo.raster import SpikeRaster
 logger = logging.getLogger(__name__)
 
 __all__ = ["TrainingSettings", "TrainingOutcome", "TrainedPatterns", "ResponseObjective", "make_objective",
-           "train_coarse_to_fine", "train_filters", "train_patterns", "shift_rows", "explained_times", "split_times"]
+           "train_coarse_to_fine", "train_filters", "train_patterns", "shift_rows", "explained_times", "split_times",
+           "ModelTraining", "first_correlation_objective", "seeded_generator", "train_model"]
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class TrainingOutcome:
 
     logits: torch.Tensor  # (B, N, W)
     final_loss: np.ndarray  # (B,)
-    loss_history: np.ndarray  # (n_epochs, B)
+    loss_history: np.ndarray  # (n_epochs, B); NaN after a filter's group stopped
     n_epochs: int
     stop_reason: str
+    stop_reasons: tuple[str, ...] = ()  # per filter: its group's reason
 
 
 def shift_rows(tensor: torch.Tensor, shifts: np.ndarray, fill: torch.Tensor | float) -> torch.Tensor:
@@ -132,8 +134,8 @@ class ResponseObjective:
                                        self.train_mask.cpu().numpy() & ~self.explained_mask.cpu().numpy())
 
 
-def train_filters(objective, n_batch: int, settings: TrainingSettings, generator: torch.Generator,
-                  initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
+def train_filters(objective, n_batch: int, settings: TrainingSettings, generator,
+                  initial_logits: torch.Tensor | None = None, groups: np.ndarray | None = None) -> TrainingOutcome:
     """Train a batch of independent filters on one objective.
 
     Each filter ``b`` has its own training times and explained times (held by ``objective``: a
@@ -144,10 +146,25 @@ def train_filters(objective, n_batch: int, settings: TrainingSettings, generator
     centre (logits and Adam moments together). Training stops when, after ``min_epochs``, every
     filter's best loss has improved by less than ``tol`` (relative) over the last ``patience``
     epochs, or at ``max_epochs``.
+
+    With ``groups`` (a group label per filter, groups contiguous), each group stops on its own:
+    once all its filters meet the rule its logits are frozen (its later history is NaN) while
+    the others go on, so a group trains exactly as it would alone. ``generator`` is then a list
+    with one torch generator per group, each drawing its group's initial logits.
     """
     shape = (n_batch, objective.n_neurons, objective.width)
+    labels = np.zeros(n_batch, dtype=np.int64) if groups is None else np.unique(groups, return_inverse=True)[1]
+    n_groups = int(labels.max()) + 1 if n_batch else 0
     if initial_logits is None:
-        logits = torch.randn(shape, generator=generator, device=objective.device, dtype=objective.dtype)
+        generators = list(generator) if isinstance(generator, (list, tuple)) else [generator] * n_groups
+        if isinstance(generator, (list, tuple)):
+            if len(generators) != n_groups:
+                raise ValueError(f"got {len(generators)} generators for {n_groups} groups")
+            logits = torch.cat([torch.randn((int((labels == group).sum()),) + shape[1:], generator=generators[group],
+                                            device=objective.device, dtype=objective.dtype)
+                                for group in range(n_groups)])
+        else:
+            logits = torch.randn(shape, generator=generator, device=objective.device, dtype=objective.dtype)
     else:
         logits = initial_logits.detach().clone().to(device=objective.device, dtype=objective.dtype)
     first_moment = torch.zeros_like(logits)
@@ -159,6 +176,8 @@ def train_filters(objective, n_batch: int, settings: TrainingSettings, generator
     best_history = np.full((settings.max_epochs, n_batch), np.inf)
     n_done = 0
     stop_reason = "max_epochs"
+    active = np.ones(n_groups, dtype=bool)
+    group_reason = ["max_epochs"] * n_groups
     bar = tqdm(total=settings.max_epochs, desc=settings.description, disable=not settings.progress, leave=False)
     step_count = 0
     for epoch in range(settings.max_epochs):
@@ -168,19 +187,27 @@ def train_filters(objective, n_batch: int, settings: TrainingSettings, generator
         (grad,) = torch.autograd.grad(losses.sum(), logits)
         logits = logits.detach()
         step_count += 1
+        frozen = ~active[labels]
         with torch.no_grad():
             first_moment.mul_(beta1).add_(grad, alpha=1 - beta1)
             second_moment.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
             corrected1 = first_moment / (1 - beta1**step_count)
             corrected2 = second_moment / (1 - beta2**step_count)
-            logits -= settings.lr * corrected1 / (corrected2.sqrt() + eps)
+            stepped = logits - settings.lr * corrected1 / (corrected2.sqrt() + eps)
+            if frozen.any():
+                keep = torch.as_tensor(frozen, device=logits.device)[:, None, None]
+                logits = torch.where(keep, logits, stepped)
+            else:
+                logits = stepped
         history[epoch] = losses.detach().cpu().numpy()
+        history[epoch, frozen] = np.nan
         np.minimum(best_history[epoch - 1] if epoch else best_history[0], history[epoch], out=best_history[epoch])
         n_done = epoch + 1
         bar.update(1)
         if (settings.recenter_every > 0 and (epoch + 1) % settings.recenter_every == 0
                 and epoch + 1 < settings.max_epochs):
             shifts = objective.recenter_shifts(filters.detach())
+            shifts = np.where(frozen, 0, shifts)
             if np.any(shifts != 0):
                 with torch.no_grad():
                     row_fill = logits.median(dim=-1, keepdim=True).values
@@ -190,14 +217,19 @@ def train_filters(objective, n_batch: int, settings: TrainingSettings, generator
         if epoch + 1 >= max(settings.min_epochs, settings.patience + 1):
             best, then = best_history[epoch], best_history[epoch - settings.patience]
             relative = (then - best) / np.maximum(np.abs(best), 1e-12)
-            if np.all(relative < settings.tol):
+            for group in np.flatnonzero(active):
+                if np.all(relative[labels == group] < settings.tol):
+                    active[group] = False
+                    group_reason[group] = "converged"
+            if not active.any():
                 stop_reason = "converged"
                 break
     bar.close()
     with torch.no_grad():
         final = objective.losses(torch.softmax(logits, dim=-1)).cpu().numpy().astype(float)
     logger.info("%s: %s after %d epochs", settings.description, stop_reason, n_done)
-    return TrainingOutcome(logits.detach(), final, history[:n_done].copy(), n_done, stop_reason)
+    return TrainingOutcome(logits.detach(), final, history[:n_done].copy(), n_done, stop_reason,
+                           tuple(group_reason[label] for label in labels))
 
 
 @dataclass(frozen=True)
@@ -255,8 +287,9 @@ def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, w
     return split
 
 
-def train_coarse_to_fine(objective, n_batch: int, settings: TrainingSettings, generator: torch.Generator,
-                         initial_logits: torch.Tensor | None = None) -> TrainingOutcome:
+def train_coarse_to_fine(objective, n_batch: int, settings: TrainingSettings, generator,
+                         initial_logits: torch.Tensor | None = None,
+                         groups: np.ndarray | None = None) -> TrainingOutcome:
     """:func:`train_filters`, first at coarse bins when ``objective`` has a coarse version.
 
     The coarse filters (``objective.coarse``, bins ``c`` times longer) train on the full schedule;
@@ -267,16 +300,16 @@ def train_coarse_to_fine(objective, n_batch: int, settings: TrainingSettings, ge
     """
     coarse = getattr(objective, "coarse", None)
     if coarse is None:
-        return train_filters(objective, n_batch, settings, generator, initial_logits)
+        return train_filters(objective, n_batch, settings, generator, initial_logits, groups)
     factor = -(-objective.width // coarse.width)
     first = train_filters(coarse, n_batch, replace(settings, description=settings.description + " (coarse)"),
-                          generator, None if initial_logits is None else initial_logits[..., ::factor])
+                          generator, None if initial_logits is None else initial_logits[..., ::factor], groups)
     logits = first.logits.repeat_interleave(factor, dim=-1)[..., :objective.width]
     fine = replace(settings, min_epochs=min(settings.min_epochs, settings.patience + 1),
                    max_epochs=max(settings.patience + 1, settings.max_epochs // 4))
-    second = train_filters(objective, n_batch, fine, generator, logits)
+    second = train_filters(objective, n_batch, fine, generator, logits, groups)
     return TrainingOutcome(second.logits, second.final_loss, np.concatenate([first.loss_history, second.loss_history]),
-                           first.n_epochs + second.n_epochs, second.stop_reason)
+                           first.n_epochs + second.n_epochs, second.stop_reason, second.stop_reasons)
 
 
 def make_objective(training: str, op, raster: SpikeRaster, train_masks: np.ndarray, explained_masks: np.ndarray,
@@ -306,6 +339,11 @@ def make_objective(training: str, op, raster: SpikeRaster, train_masks: np.ndarr
                              settings)
 
 
+def _own_history(column: np.ndarray) -> np.ndarray:
+    """A filter's loss history without the NaN epochs after its group stopped (see :func:`train_filters`)."""
+    return column[~np.isnan(column)]
+
+
 def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns: int, n_init: int,
                    settings: TrainingSettings, threshold: float, lag_tolerance: int, alpha: float,
                    generator: torch.Generator, training: str = "responses",
@@ -333,7 +371,10 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
         Half-width of the membership test's lag window, in bins.
     alpha : float
         False discovery rate of the membership test used to split occurrences.
-    generator : torch.Generator
+    generator : torch.Generator or list of torch.Generator
+        One per model (each draws its model's initial logits, and each model stops on its own, so
+        that training models together equals training each alone: :func:`train_model`), or one
+        for all.
     training : {"responses", "correlations"}
         How each epoch's loss is computed (:func:`make_objective`).
     first_objective : optional
@@ -346,6 +387,7 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
     """
     width = op.width
     n_models, length = model_masks.shape
+    groups = np.repeat(np.arange(n_models), n_init)
     explained = np.zeros((n_models, length), dtype=bool)
     model_filters = np.zeros((n_models, n_patterns, raster.n_neurons, width), dtype=np.float32)
     histories, n_epochs, reasons = [], [], []
@@ -355,35 +397,122 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
             objective = first_objective
         else:
             objective = make_objective(training, op, raster, model_masks, explained, n_init, step)
-        outcome = train_coarse_to_fine(objective, n_models * n_init, step, generator)
+        outcome = train_coarse_to_fine(objective, n_models * n_init, step, generator, groups=groups)
         del objective
         final = outcome.final_loss.reshape(n_models, n_init)
         best = final.argmin(axis=1)
         chosen = np.arange(n_models) * n_init + best
         with torch.no_grad():
             filters = torch.softmax(outcome.logits[chosen], dim=-1)
-        history = outcome.loss_history[:, chosen[0]]
+        history = _own_history(outcome.loss_history[:, chosen[0]])
+        reason = outcome.stop_reasons[chosen[0]] if outcome.stop_reasons else outcome.stop_reason
         if n_patterns > 1:
             with torch.no_grad():
                 responses = op(filters).cpu().numpy()
             split = split_times(raster, responses, model_masks & ~explained, width, threshold, lag_tolerance, alpha)
-            if split.any():
+            resplit = np.flatnonzero(split.any(axis=1))  # only the models whose occurrences split train again
+            if resplit.size:
                 logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
-                            "keeping the stronger group", pattern, int(split.any(axis=1).sum()), n_models)
-                objective = make_objective(training, op, raster, model_masks, explained | split, 1, step)
-                outcome = train_filters(objective, n_models, replace(step, description=step.description + " (split)"),
-                                        generator, initial_logits=outcome.logits[chosen])
+                            "keeping the stronger group", pattern, resplit.size, n_models)
+                objective = make_objective(training, op, raster, model_masks[resplit], (explained | split)[resplit],
+                                           1, step)
+                again = train_filters(objective, resplit.size, replace(step, description=step.description + " (split)"),
+                                      generator, initial_logits=outcome.logits[chosen[resplit]], groups=resplit)
                 del objective
                 with torch.no_grad():
-                    filters = torch.softmax(outcome.logits, dim=-1)
-                    responses = op(filters).cpu().numpy()
-                history = np.concatenate([history, outcome.loss_history[:, 0]])
+                    refit = torch.softmax(again.logits, dim=-1)
+                    filters = filters.clone()
+                    filters[torch.as_tensor(resplit, device=filters.device)] = refit
+                    responses[resplit] = op(refit).cpu().numpy()
+                if resplit[0] == 0:
+                    history = np.concatenate([history, _own_history(again.loss_history[:, 0])])
+                    reason = again.stop_reasons[0]
         model_filters[:, pattern] = filters.cpu().numpy()
         histories.append(history)
         n_epochs.append(len(history))
-        reasons.append(outcome.stop_reason)
+        reasons.append(reason)
         if pattern + 1 < n_patterns:
             explained |= explained_times(responses, model_masks & ~explained, width, threshold)
     max_len = max(len(h) for h in histories)
     loss_history = np.vstack([np.pad(h, (0, max_len - len(h)), constant_values=np.nan) for h in histories])
     return TrainedPatterns(model_filters, loss_history, np.asarray(n_epochs), tuple(reasons))
+
+
+@dataclass(frozen=True)
+class ModelTraining:
+    """What training one model needs besides its raster and training times (see :func:`train_model`)."""
+
+    width: int
+    backend: str
+    device: str
+    n_patterns: int
+    n_init: int
+    settings: TrainingSettings
+    threshold: float
+    lag_tolerance: int
+    alpha: float
+    training: str
+
+
+def first_correlation_objective(raster: SpikeRaster, width: int, model_masks: np.ndarray, tv_weight: float,
+                                device):
+    """The first pattern's lag-correlation objective for ``model_masks`` (nothing explained yet)."""
+    from convseq_neo.core.correlations import CorrelationObjective, coarse_factor
+
+    return CorrelationObjective(raster, width, model_masks, tv_weight, device, coarse_factor=coarse_factor(width))
+
+
+def seeded_generator(seed: int, device) -> torch.Generator:
+    """A local torch generator on ``device`` seeded with ``seed``."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def train_model(model_masks: np.ndarray, seeds, first_objective=None, *, raster: SpikeRaster,
+                config: ModelTraining, op=None) -> tuple[TrainedPatterns, int]:
+    """Train some models' ``n_patterns`` filters (:func:`train_patterns` for some rows of the model masks).
+
+    The models of a cross-fitted fit (the all-data model and one per fold) do not depend on each
+    other: each has its own random initialisation (from its seed) and its own stopping rule, and
+    they share nothing but the raster. So any group of them can be one task
+    (:func:`~convseq_neo.core.tasks.run_tasks`), trained as one batch, and gives what training
+    them all together gives (exactly, when the response operator treats each filter of a batch
+    alone, as the event backend on the CPU does).
+
+    Parameters
+    ----------
+    model_masks : ndarray of bool, shape (M, L)
+        The response times each model of the group trains on.
+    seeds : sequence of int, length M
+        Seed each model's torch generator (its random initial logits).
+    first_objective : optional
+        The group's first-pattern lag-correlation objective, when already built
+        (:func:`first_correlation_objective`); built here when needed and not given.
+    raster : SpikeRaster
+    config : ModelTraining
+    op : response operator, optional
+        Built from ``raster`` when not given (on a worker).
+
+    Returns
+    -------
+    TrainedPatterns
+        ``filters`` of shape (M, K, N, W); the history and epochs are the group's first model's.
+    int
+        Filter passes over the raster this training made.
+    """
+    from convseq_neo._validation import resolve_device
+    from convseq_neo.core.response import make_response
+
+    device = resolve_device(config.device)
+    if op is None:
+        op = make_response(raster, config.width, backend=config.backend, device=device)
+    passes_before = op.n_passes
+    masks = np.atleast_2d(np.asarray(model_masks, dtype=bool))
+    if config.training == "correlations" and first_objective is None:
+        first_objective = first_correlation_objective(raster, config.width, masks, config.settings.tv_weight, device)
+    trained = train_patterns(op, raster, masks, config.n_patterns, config.n_init, config.settings, config.threshold,
+                             config.lag_tolerance, config.alpha, [seeded_generator(seed, device) for seed in seeds],
+                             training=config.training,
+                             first_objective=first_objective)
+    return trained, int(op.n_passes - passes_before)

@@ -12,6 +12,8 @@
   moved over the original with :func:`os.replace`), so a crash at any point leaves the original
   file as it was. With ``out=`` a new, derived file is written instead (its own identifier and
   object ids, see Derived files) and the source is only read.
+* :func:`annotate_many` (defined in :mod:`convseq_neo.io.nwb_batch`) annotates many files, one
+  dask.distributed task per file, and skips those that already hold the same detection.
 * :func:`read_detections` reloads what :func:`annotate` stored; :func:`read_events` reads one
   events table as a flat pandas DataFrame; :func:`read_intervals` reads a ``TimeIntervals``
   table (or the units' ``obs_intervals``) as a ``neo.Epoch``.
@@ -116,6 +118,7 @@ import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import neo
 import numpy as np
@@ -128,13 +131,16 @@ from convseq_neo.io.intervals import merge_intervals
 from convseq_neo.io.safe_write import safe_write
 from convseq_neo.result import OCCURRENCE_COLUMNS, DetectionResult
 
+if TYPE_CHECKING:  # pragma: no cover - bound on first access (see __getattr__ at the end)
+    from convseq_neo.io.nwb_batch import annotate_many
+
 logger = logging.getLogger(__name__)
 
 #: Without obs_intervals or a window, the analysis window ends this long after the last spike.
 _LAST_SPIKE_MARGIN_S = 1e-6
 
-__all__ = ["read_units", "annotate", "read_detections", "read_events", "read_intervals", "StoredDetections",
-           "PATTERNS_SUFFIX", "PARAMETERS_SUFFIX", "OCCURRENCES_SUFFIX", "REMOTE_SCHEMES"]
+__all__ = ["read_units", "annotate", "annotate_many", "read_detections", "read_events", "read_intervals",
+           "StoredDetections", "PATTERNS_SUFFIX", "PARAMETERS_SUFFIX", "OCCURRENCES_SUFFIX", "REMOTE_SCHEMES"]
 
 #: The patterns table of a run named ``name`` is ``name + PATTERNS_SUFFIX``.
 PATTERNS_SUFFIX = "_patterns"
@@ -1387,3 +1393,13 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
         membership = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         parameters = _stored_parameters(events, interfaces, name)
     return StoredDetections(occurrences, patterns, membership, filters, parameters)
+
+
+def __getattr__(name: str):
+    # annotate_many lives in convseq_neo.io.nwb_batch (which imports this module): bound on first access
+    if name == "annotate_many":
+        from convseq_neo.io.nwb_batch import annotate_many
+
+        globals()[name] = annotate_many
+        return annotate_many
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

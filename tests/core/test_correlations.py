@@ -169,9 +169,9 @@ def test_n_jobs_sets_the_threads_of_the_fit_only():
     seen = []
     original = ConvSeq._fit
 
-    def spy(self, raster):
+    def spy(self, raster, client=None):
         seen.append(torch.get_num_threads())
-        return original(self, raster)
+        return original(self, raster, client)
 
     ConvSeq._fit = spy
     try:
