@@ -379,6 +379,20 @@ def _as_mask(mask, name: str, shape: tuple[int, int], device) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------
 # the objective
 # ---------------------------------------------------------------------------------------------
+def _check_chunk_arguments(raster, chunk, settings) -> None:
+    """TypeError/ValueError unless ``raster`` is a SpikeRaster holding exactly ``chunk``'s bins."""
+    if not isinstance(raster, SpikeRaster):
+        raise TypeError(f"raster must be a SpikeRaster, got {type(raster).__name__}")
+    if not isinstance(chunk, TimeChunk):
+        raise TypeError(f"chunk must be a TimeChunk, got {type(chunk).__name__}")
+    if not isinstance(settings, TrainingSettings):
+        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
+    if raster.n_bins != chunk.n_chunk_bins:
+        raise ValueError(f"raster has {raster.n_bins} bins, but the chunk holds {chunk.n_chunk_bins} (bins "
+                         f"[{chunk.bin_start}, {chunk.bin_stop}) of the recording): pass the chunk's raster "
+                         "(chunk.slice_raster or chunk_from_spike_times), not the whole recording")
+
+
 class ChunkedResponseObjective:
     """The convSeq loss of the whole recording, computed by every rank from its own chunk.
 
@@ -429,15 +443,7 @@ class ChunkedResponseObjective:
 
     def __init__(self, op, raster: SpikeRaster, chunk: TimeChunk, train_mask, explained_mask,
                  settings: TrainingSettings, group=None) -> None:
-        if not isinstance(chunk, TimeChunk):
-            raise TypeError(f"chunk must be a TimeChunk, got {type(chunk).__name__}")
-        if not isinstance(raster, SpikeRaster):
-            raise TypeError(f"raster must be a SpikeRaster, got {type(raster).__name__}")
-        if not isinstance(settings, TrainingSettings):
-            raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
-        if raster.n_bins != chunk.n_chunk_bins:
-            raise ValueError(f"raster has {raster.n_bins} bins, but the chunk holds {chunk.n_chunk_bins} "
-                             f"(bins [{chunk.bin_start}, {chunk.bin_stop}) of the recording)")
+        _check_chunk_arguments(raster, chunk, settings)
         if op.n_bins != raster.n_bins or op.n_neurons != raster.n_neurons or op.width != chunk.width:
             raise ValueError(f"op was built for {op.n_neurons} neurons x {op.n_bins} bins at width {op.width}, "
                              f"not for this chunk ({raster.n_neurons} x {raster.n_bins}, width {chunk.width})")
@@ -684,17 +690,9 @@ def train_filters_distributed(raster: SpikeRaster, chunk: TimeChunk, train_mask,
 
     >>> chunk = chunk_bounds(raster.n_bins, 20, world_size=2, rank=dist.get_rank())  # doctest: +SKIP
     """
-    if not isinstance(raster, SpikeRaster):
-        raise TypeError(f"raster must be a SpikeRaster, got {type(raster).__name__}")
-    if not isinstance(chunk, TimeChunk):
-        raise TypeError(f"chunk must be a TimeChunk, got {type(chunk).__name__}")
-    if not isinstance(settings, TrainingSettings):
-        raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
+    _check_chunk_arguments(raster, chunk, settings)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
-    if raster.n_bins != chunk.n_chunk_bins:
-        raise ValueError(f"raster has {raster.n_bins} bins, but the chunk holds {chunk.n_chunk_bins}: pass the "
-                         "chunk's raster (chunk.slice_raster or chunk_from_spike_times), not the whole recording")
     if np.ndim(train_mask) != 2:
         raise ValueError(f"train_mask must be 2-D (filters, chunk.n_responses), got shape {np.shape(train_mask)}")
     n_filters = int(np.shape(train_mask)[0])
