@@ -45,7 +45,7 @@ print(f"{len(segment.spiketrains)} spike trains, {sum(len(t) for t in segment.sp
 # sequences last 110 ms), ``n_patterns`` how many distinct sequences to learn. Every occurrence that
 # is reported passed a cross-fitted surrogate test at a false discovery rate of 5 %.
 result = convseq_neo.detect(segment, bin_size=5 * pq.ms, width=200 * pq.ms, n_patterns=2, random_state=0,
-                            max_epochs=300, n_surrogates=50, n_folds=3)
+                            max_epochs=600, n_surrogates=50, n_folds=3)
 print(result)
 print(result.occurrences.head())
 
