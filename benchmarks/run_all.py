@@ -7,7 +7,9 @@ recipe on CA1 (``bench_peers.py --quick``), ``detect`` end to end on a 300-unit,
 session, planted and null (``bench_session.py --quick``), and weak sequences against the paper's
 in-sample pattern on two cells of the CA1 crop, two 15-member sequences through ``detect``, short
 recordings and a short sequence (``bench_sensitivity.py --quick``), and 8 NWB sessions annotated by
-``annotate_many`` with 1 and 2 dask worker processes, then re-run (``bench_batch.py``, about 5 more minutes).
+``annotate_many`` with 1 and 2 dask worker processes, then re-run (``bench_batch.py``, about 5 more minutes),
+and two or three disjoint sequences learned as separate patterns over 20 seeds (``bench_patterns.py``, about
+3 more minutes).
 
 Full (hours): ``bench_core.py`` (whole fits), ``bench_peers.py --full`` (full grid, the paper's recipe
 with every peer, 10-minute cap per peer run), ``bench_scaling.py`` (scaling of the event path),
@@ -49,7 +51,8 @@ def main() -> None:
 
     quick = not args.full
     steps = ([["bench_core.py", "--quick"], ["bench_peers.py", "--quick", "--threads", str(args.threads)],
-              ["bench_session.py", "--quick"], ["bench_sensitivity.py", "--quick"], ["bench_batch.py"]] if quick
+              ["bench_session.py", "--quick"], ["bench_sensitivity.py", "--quick"], ["bench_batch.py"],
+              ["bench_patterns.py"]] if quick
              else [["bench_core.py"], ["bench_peers.py", "--full", "--threads", str(args.threads)],
                    ["bench_scaling.py", "--threads", str(args.threads)], ["bench_ca1.py"],
                    ["bench_null.py", "--jobs", "2"], ["bench_planted.py", "--jobs", "2"], ["bench_session.py"],
@@ -73,9 +76,10 @@ def main() -> None:
                 f"`make {'bench' if quick else 'bench-full'}`)\n", f"Machine: `{json.dumps(info)}`\n",
                 f"Total wall time: {total:.0f} s; load average at the end: {os.getloadavg()}\n"]
     for name in ("bench_core", "bench_peers", "bench_scaling", "bench_ca1", "bench_session", "bench_session_scaling",
-                 "bench_sensitivity", "bench_batch"):
-        path = RESULTS / (f"{name}.json" if name == "bench_batch" else f"{name}{suffix}.json")
-        if not path.exists() or (name == "bench_batch" and not quick):  # bench_batch runs in the quick set only
+                 "bench_sensitivity", "bench_batch", "bench_patterns"):
+        quick_only = name in ("bench_batch", "bench_patterns")  # run in the quick set only, one file
+        path = RESULTS / (f"{name}.json" if quick_only else f"{name}{suffix}.json")
+        if not path.exists() or (quick_only and not quick):
             continue
         payload = json.loads(path.read_text())
         if name == "bench_core":

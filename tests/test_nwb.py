@@ -273,9 +273,7 @@ def _messages(path):
 
 
 def test_inspector_reports_nothing_new(tmp_path):
-    # two patterns give tables of several rows; three disjoint sequences in 40 s are all found only with some seeds
-    # (docs/method.md, Limits: several patterns), which is not what this test is about
-    rec = sequence_recording(n_neurons=48, n_patterns=2, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
+    rec = sequence_recording(n_neurons=48, n_patterns=3, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
                              lag_step=10 * pq.ms, participation=1.0, jitter=5 * pq.ms, n_occurrences=20,
                              random_state=5)
     trains = [t.times.rescale(pq.s).magnitude for t in rec.spiketrains]
@@ -283,10 +281,9 @@ def test_inspector_reports_nothing_new(tmp_path):
                  tmp_path / "described.nwb")
     before = _messages(path)
     assert before == set()  # the mock file is fully described
-    result = nwb.annotate(path, BIN, WIDTH, 2, random_state=0, **FAST)
-    assert sorted(result.occurrences["pattern"].unique()) == [0, 1]
-    # with two patterns the occurrences' pattern index holds 0 and 1, which the inspector takes for a flag
-    assert _messages(path) - before <= {("check_column_binary_capability", "convseq", "BEST_PRACTICE_SUGGESTION")}
+    result = nwb.annotate(path, BIN, WIDTH, 3, random_state=0, **FAST)
+    assert sorted(result.occurrences["pattern"].unique()) == [0, 1, 2]
+    assert _messages(path) - before == set()
 
 
 def test_inspector_single_pattern_only_suggests(annotated, source_file):

@@ -8,11 +8,16 @@ of the first principal component of the member-participation matrix, refined by 
 each member neuron is tested for a difference in participation between the groups (Fisher's
 exact test). A split is accepted only when at least ``min_specific`` neurons are specific to
 *each* group at ``p < specific_p``: a single sequence with random drop-outs gives no such
-two-sided structure. The filter then keeps the stronger group, and the other group's times are
-explained away so the next filter can learn it.
+two-sided structure. Three groups are tried first, each pair of them held to the same rule (a
+filter that learned three sequences splits into three). The filter then keeps the strongest group:
+the rows of the neurons specific to the others are reset to flat, and the filter trains again
+with the others' times explained away, so that it stops responding to them and a later filter can
+learn them; what it keeps is checked again.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import fisher_exact
@@ -20,7 +25,15 @@ from scipy.stats import fisher_exact
 from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.raster import SpikeRaster
 
-__all__ = ["split_occurrences"]
+__all__ = ["OccurrenceSplit", "split_occurrences"]
+
+
+@dataclass(frozen=True)
+class OccurrenceSplit:
+    """The weaker of two neuron-specific groups of a filter's occurrences."""
+
+    peaks: np.ndarray  # window peaks (bins) of the weaker group's occurrences
+    neurons: np.ndarray  # the members that take part more often in the weaker group (p < specific_p)
 
 
 def _participation(raster: SpikeRaster, peaks: np.ndarray, neurons: np.ndarray, lags: np.ndarray,
@@ -41,26 +54,95 @@ def _participation(raster: SpikeRaster, peaks: np.ndarray, neurons: np.ndarray, 
     return out
 
 
-def _two_means(matrix: np.ndarray, n_iter: int = 20) -> np.ndarray:
-    """Bool labels of a 2-means split of the rows, started from the first principal component's sign."""
+def _first_component_sign(matrix: np.ndarray) -> np.ndarray:
+    """Bool: which side of the mean each row lies on along the first principal component."""
     centred = matrix - matrix.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    labels = centred @ vt[0] > 0
+    return centred @ vt[0] > 0
+
+
+def _k_means(matrix: np.ndarray, labels: np.ndarray, n_iter: int = 20) -> np.ndarray:
+    """Lloyd's iterations from ``labels`` (int, 0..k-1); a cluster that empties stays empty."""
     for _ in range(n_iter):
-        if labels.all() or not labels.any():
-            break
-        c1, c0 = matrix[labels].mean(axis=0), matrix[~labels].mean(axis=0)
-        new = ((matrix - c1) ** 2).sum(axis=1) < ((matrix - c0) ** 2).sum(axis=1)
+        present = np.unique(labels)
+        centres = np.stack([matrix[labels == k].mean(axis=0) for k in present])
+        new = present[((matrix[:, None, :] - centres[None]) ** 2).sum(axis=2).argmin(axis=1)]
         if np.array_equal(new, labels):
             break
         labels = new
     return labels
 
 
+def _two_means(matrix: np.ndarray, n_iter: int = 20) -> np.ndarray:
+    """Int labels (0, 1) of a 2-means split of the rows, started from the first principal component's sign."""
+    return _k_means(matrix, _first_component_sign(matrix).astype(np.int64), n_iter)
+
+
+def _three_means(matrix: np.ndarray, n_iter: int = 20) -> np.ndarray:
+    """Int labels (0, 1, 2): the 2-means split with its larger group cut along its own first component, refined."""
+    labels = _two_means(matrix, n_iter)
+    larger = int(np.bincount(labels, minlength=2).argmax())
+    rows = np.flatnonzero(labels == larger)
+    if rows.size < 2:
+        return labels
+    labels = labels.copy()
+    labels[rows[_first_component_sign(matrix[rows])]] = 2
+    return _k_means(matrix, labels, n_iter)
+
+
+def _specific_neurons(participation: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray,
+                      specific_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Columns that take part more often in the ``rows_a`` than in the ``rows_b`` occurrences, and the reverse.
+
+    Fisher's exact test per column at ``p < specific_p``.
+    """
+    n_a, n_b = int(rows_a.sum()), int(rows_b.sum())
+    hits_a, hits_b = participation[rows_a].sum(axis=0), participation[rows_b].sum(axis=0)
+    to_a, to_b = [], []
+    for column, (a, b) in enumerate(zip(hits_a, hits_b)):
+        if a * n_b != b * n_a and fisher_exact([[a, n_a - a], [b, n_b - b]])[1] < specific_p:
+            (to_a if a * n_b > b * n_a else to_b).append(column)
+    return np.asarray(to_a, dtype=np.int64), np.asarray(to_b, dtype=np.int64)
+
+
+def _weaker_groups(participation: np.ndarray, labels: np.ndarray, heights: np.ndarray, *, min_specific: int,
+                   specific_p: float, min_group: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Rows and columns of every group but the strongest, or ``None`` unless all groups are distinct.
+
+    The groups of at least ``min_group`` rows count (smaller ones stay with the strongest); there
+    must be two or more, and every two of them must each have ``min_specific`` columns specific to
+    it against the other. The strongest has the largest summed height; the columns returned are
+    those specific to a weaker group against the strongest.
+    """
+    groups = [group for group in np.unique(labels) if (labels == group).sum() >= min_group]
+    if len(groups) < 2:
+        return None
+    specific = {}
+    for i, a in enumerate(groups):
+        for b in groups[i + 1:]:
+            to_a, to_b = _specific_neurons(participation, labels == a, labels == b, specific_p)
+            if to_a.size < min_specific or to_b.size < min_specific:
+                return None
+            specific[a, b], specific[b, a] = to_a, to_b
+    kept = max(groups, key=lambda group: heights[labels == group].sum())
+    weaker = [group for group in groups if group != kept]
+    columns = np.unique(np.concatenate([specific[group, kept] for group in weaker]))
+    return np.isin(labels, weaker), columns
+
+
 def split_occurrences(raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarray, width: int, lag_tolerance: int,
                       alpha: float, *, min_specific: int = 3, specific_p: float = 1e-3,
-                      min_group: int = 4) -> np.ndarray | None:
-    """Peaks of the weaker of two neuron-specific groups, or ``None`` when the occurrences do not split.
+                      min_group: int = 4) -> OccurrenceSplit | None:
+    """The weaker neuron-specific groups of a filter's occurrences, or ``None`` when they do not split.
+
+    The occurrences are split in three (the larger group of a 2-means split cut along its own
+    first principal component, refined by 3-means) and, when that fails, in two (2-means). A split
+    holds when every two of its groups of at least ``min_group`` occurrences are distinct: each has
+    at least ``min_specific`` members that take part in it more often than in the other (Fisher's
+    exact test at ``p < specific_p``). Two halves of one sequence's occurrences are not distinct,
+    so one sequence never splits in three; three sequences split in two would leave two mixed in
+    one group, whose members take part in only some of its occurrences. The strongest group
+    (largest summed height) is kept.
 
     Parameters
     ----------
@@ -69,8 +151,9 @@ def split_occurrences(raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarra
 
     Returns
     -------
-    ndarray or None
-        The peaks to explain away (the group with the smaller summed height).
+    OccurrenceSplit or None
+        The peaks of every distinct group but the strongest, to explain away, and the members
+        specific to those groups (not to the strongest).
     """
     if peaks.size < 2 * min_group:
         return None
@@ -78,23 +161,16 @@ def split_occurrences(raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarra
     members = membership[membership["member"]]
     if len(members) < 2 * min_specific:
         return None
-    participation = _participation(raster, peaks, members["neuron"].to_numpy(),
-                                   np.round(members["lag"].to_numpy()).astype(np.int64), lag_tolerance)
-    labels = _two_means(participation.astype(float))
-    n_a, n_b = int(labels.sum()), int((~labels).sum())
-    if min(n_a, n_b) < min_group:
+    neurons = members["neuron"].to_numpy()
+    participation = _participation(raster, peaks, neurons, np.round(members["lag"].to_numpy()).astype(np.int64),
+                                   lag_tolerance).astype(float)
+    settings = {"min_specific": min_specific, "specific_p": specific_p, "min_group": min_group}
+    weaker = None
+    if peaks.size >= 3 * min_group:
+        weaker = _weaker_groups(participation, _three_means(participation), heights, **settings)
+    if weaker is None:
+        weaker = _weaker_groups(participation, _two_means(participation), heights, **settings)
+    if weaker is None:
         return None
-    in_a = participation[labels].sum(axis=0)
-    in_b = participation[~labels].sum(axis=0)
-    specific_a = specific_b = 0
-    for hits_a, hits_b in zip(in_a, in_b):
-        _, pvalue = fisher_exact([[hits_a, n_a - hits_a], [hits_b, n_b - hits_b]])
-        if pvalue < specific_p:
-            if hits_a / n_a > hits_b / n_b:
-                specific_a += 1
-            else:
-                specific_b += 1
-    if specific_a < min_specific or specific_b < min_specific:
-        return None
-    weaker = ~labels if heights[labels].sum() >= heights[~labels].sum() else labels
-    return peaks[weaker]
+    rows, columns = weaker
+    return OccurrenceSplit(peaks[rows], np.sort(neurons[columns]))

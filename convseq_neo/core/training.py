@@ -271,20 +271,29 @@ def explained_times(responses: np.ndarray, masks: np.ndarray, width: int, thresh
 
 
 def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, width: int, threshold: float,
-                lag_tolerance: int, alpha: float) -> np.ndarray:
-    """Times of the weaker group wherever a model's occurrences split into two neuron-specific groups.
+                lag_tolerance: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Times and neurons of the weaker group wherever a model's occurrences split into two neuron-specific groups.
 
     A model's occurrences are its peaks above ``threshold`` where ``masks`` allow; see
     :func:`~convseq_neo.core.splitting.split_occurrences`.
+
+    Returns
+    -------
+    ndarray of bool, shape like ``masks``
+        Times within half a window of the weaker group's peaks.
+    ndarray of bool, shape (n_models, n_neurons)
+        The members specific to the weaker group.
     """
     split = np.zeros_like(masks)
+    released = np.zeros((responses.shape[0], raster.n_neurons), dtype=bool)
     for model in range(responses.shape[0]):
         peaks, heights = masked_peaks(responses[model], masks[model], width)
         keep = heights > threshold
         weaker = split_occurrences(raster, peaks[keep], heights[keep], width, lag_tolerance, alpha)
         if weaker is not None:
-            _mark_windows(split[model], weaker, width)
-    return split
+            _mark_windows(split[model], weaker.peaks, width)
+            released[model, weaker.neurons] = True
+    return split, released
 
 
 def train_coarse_to_fine(objective, n_batch: int, settings: TrainingSettings, generator,
@@ -409,20 +418,36 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
         if n_patterns > 1:
             with torch.no_grad():
                 responses = op(filters).cpu().numpy()
-            split = split_times(raster, responses, model_masks & ~explained, width, threshold, lag_tolerance, alpha)
-            resplit = np.flatnonzero(split.any(axis=1))  # only the models whose occurrences split train again
-            if resplit.size:
+            logits = outcome.logits[chosen]
+            # a filter that learned several sequences keeps the stronger one per split; one that
+            # learned three may split twice (at most once per pattern still to learn, at least once)
+            set_aside = np.zeros_like(explained)
+            for _ in range(max(1, n_patterns - 1 - pattern)):
+                split, released = split_times(raster, responses, model_masks & ~explained & ~set_aside, width,
+                                              threshold, lag_tolerance, alpha)
+                resplit = np.flatnonzero(split.any(axis=1))  # only the models whose occurrences split train again
+                if not resplit.size:
+                    break
                 logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
                             "keeping the stronger group", pattern, resplit.size, n_models)
-                objective = make_objective(training, op, raster, model_masks[resplit], (explained | split)[resplit],
+                set_aside |= split
+                objective = make_objective(training, op, raster, model_masks[resplit], (explained | set_aside)[resplit],
                                            1, step)
+                # the weaker group's rows start flat: as they were, nothing in the stronger group's times
+                # would pull them apart, and the filter would go on responding to the weaker group
+                index = torch.as_tensor(resplit, device=logits.device)
+                initial = logits[index]
+                flat = torch.as_tensor(released[resplit], device=initial.device)[:, :, None]
+                initial = torch.where(flat, initial.mean(dim=-1, keepdim=True), initial)
                 again = train_filters(objective, resplit.size, replace(step, description=step.description + " (split)"),
-                                      generator, initial_logits=outcome.logits[chosen[resplit]], groups=resplit)
+                                      generator, initial_logits=initial, groups=resplit)
                 del objective
                 with torch.no_grad():
+                    logits = logits.clone()
+                    logits[index] = again.logits
                     refit = torch.softmax(again.logits, dim=-1)
                     filters = filters.clone()
-                    filters[torch.as_tensor(resplit, device=filters.device)] = refit
+                    filters[index] = refit
                     responses[resplit] = op(refit).cpu().numpy()
                 if resplit[0] == 0:
                     history = np.concatenate([history, _own_history(again.loss_history[:, 0])])
