@@ -30,10 +30,10 @@ __all__ = ["OccurrenceSplit", "split_occurrences"]
 
 @dataclass(frozen=True)
 class OccurrenceSplit:
-    """The weaker of two neuron-specific groups of a filter's occurrences."""
+    """The weaker neuron-specific groups of a filter's occurrences (all but the strongest)."""
 
-    peaks: np.ndarray  # window peaks (bins) of the weaker group's occurrences
-    neurons: np.ndarray  # the members that take part more often in the weaker group (p < specific_p)
+    peaks: np.ndarray  # window peaks (bins) of the weaker groups' occurrences
+    neurons: np.ndarray  # the members that take part more often in a weaker group than in the strongest
 
 
 def _participation(raster: SpikeRaster, peaks: np.ndarray, neurons: np.ndarray, lags: np.ndarray,

@@ -272,7 +272,7 @@ def explained_times(responses: np.ndarray, masks: np.ndarray, width: int, thresh
 
 def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, width: int, threshold: float,
                 lag_tolerance: int, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Times and neurons of the weaker group wherever a model's occurrences split into two neuron-specific groups.
+    """Times and neurons of the weaker groups wherever a model's occurrences split into neuron-specific groups.
 
     A model's occurrences are its peaks above ``threshold`` where ``masks`` allow; see
     :func:`~convseq_neo.core.splitting.split_occurrences`.
@@ -280,9 +280,9 @@ def split_times(raster: SpikeRaster, responses: np.ndarray, masks: np.ndarray, w
     Returns
     -------
     ndarray of bool, shape like ``masks``
-        Times within half a window of the weaker group's peaks.
+        Times within half a window of the weaker groups' peaks.
     ndarray of bool, shape (n_models, n_neurons)
-        The members specific to the weaker group.
+        The members specific to a weaker group.
     """
     split = np.zeros_like(masks)
     released = np.zeros((responses.shape[0], raster.n_neurons), dtype=bool)
@@ -428,8 +428,8 @@ def train_patterns(op, raster: SpikeRaster, model_masks: np.ndarray, n_patterns:
                 resplit = np.flatnonzero(split.any(axis=1))  # only the models whose occurrences split train again
                 if not resplit.size:
                     break
-                logger.info("pattern %d: occurrences split into two neuron-specific groups in %d of %d models; "
-                            "keeping the stronger group", pattern, resplit.size, n_models)
+                logger.info("pattern %d: occurrences split into neuron-specific groups in %d of %d models; "
+                            "keeping the strongest group", pattern, resplit.size, n_models)
                 set_aside |= split
                 objective = make_objective(training, op, raster, model_masks[resplit], (explained | set_aside)[resplit],
                                            1, step)
