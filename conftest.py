@@ -9,7 +9,8 @@ line) runs one thread, as the in-process tests do (``tests/conftest.py``), unles
 
 **Data.** Every test that needs the CA1 recording of Rubin et al. (2019) asks for the ``ca1_data_dir``
 fixture (directly, or through ``ca1_segment`` / ``ca1_raster`` in ``tests/conftest.py``), and every
-notebook that calls ``load_rubin_ca1`` is checked here before it runs. When the files are missing,
+notebook that calls ``load_rubin_ca1`` (or ``load_nelpy_linear_track``, for the tetrode recording) is
+checked here before it runs. When the files are missing,
 those tests are skipped on a developer's machine but FAIL in CI (the ``CI`` environment variable set
 to anything but empty, ``0`` or ``false``), so that a CI run without the data cannot pass by
 skipping them. The message names the directory looked in and ``CONVSEQ_DATA_DIR``.
@@ -27,6 +28,8 @@ for _variable in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # torch reads MKL
 DATA_DIR_ENV = "CONVSEQ_DATA_DIR"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "shared" / "data"
 CA1_FILES = ("ca1_rubin2019_neuronal_activity_mat.mat", "ca1_rubin2019_position_per_frame.mat")
+NELPY_FILES = ("spikes.mat", "trajectory.videoPositionTracking")
+NELPY_SUBFOLDER = "nelpy_linear_track"
 
 
 def data_dir() -> Path:
@@ -41,11 +44,21 @@ def in_ci() -> bool:
 
 def require_ca1(what: str = "this test") -> Path:
     """The CA1 data folder; skip (or, in CI, fail) with where it was looked for when a file is missing."""
-    folder = data_dir()
-    missing = [name for name in CA1_FILES if not (folder / name).is_file()]
+    return _require(data_dir(), CA1_FILES, "CA1", what)
+
+
+def require_nelpy(what: str = "this test") -> Path:
+    """The nelpy linear-track folder (``nelpy_linear_track/`` in the data folder, or the data folder itself)."""
+    base = data_dir()
+    folder = base / NELPY_SUBFOLDER if (base / NELPY_SUBFOLDER).is_dir() else base
+    return _require(folder, NELPY_FILES, "nelpy linear-track", what)
+
+
+def _require(folder: Path, files: tuple, label: str, what: str) -> Path:
+    missing = [name for name in files if not (folder / name).is_file()]
     if not missing:
         return folder
-    message = (f"CA1 data not found: {', '.join(missing)} missing from {folder} "
+    message = (f"{label} data not found: {', '.join(missing)} missing from {folder} "
                f"({DATA_DIR_ENV}={os.environ.get(DATA_DIR_ENV, '<unset>')}); {what} needs it. Put the files "
                f"there or set {DATA_DIR_ENV} to the folder that holds them (`make test` defaults it to "
                f"{DEFAULT_DATA_DIR}).")
@@ -63,5 +76,10 @@ def ca1_data_dir() -> Path:
 def pytest_runtest_setup(item):
     """Notebooks run by nbmake that load the CA1 recording get the same check as the tests."""
     path = Path(str(getattr(item, "path", "")))
-    if path.suffix == ".ipynb" and "load_rubin_ca1" in path.read_text(encoding="utf-8"):
+    if path.suffix != ".ipynb":
+        return
+    text = path.read_text(encoding="utf-8")
+    if "load_rubin_ca1" in text:
         require_ca1(f"notebook {path.name}")
+    if "load_nelpy_linear_track" in text:
+        require_nelpy(f"notebook {path.name}")

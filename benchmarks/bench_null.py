@@ -5,7 +5,9 @@ Run: ``CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_null.py
 
 For each kind of :mod:`convseq_neo.synthetic.null_suite` (default: all seven) and each seed
 (default 0-4) it makes the recording and runs ``convseq_neo.detect(rec.load(), **rec.detect_kwargs(),
-random_state=seed)`` at the package defaults (alpha 0.05, one pattern). Every significant occurrence
+random_state=seed, n_patterns=1)`` at the package defaults (alpha 0.05). With ``--auto`` it runs
+``detect(trains, t_start=..., t_stop=..., random_state=seed)`` instead, the automatic search of time
+scale and number of patterns, and writes ``bench_null_auto.json``. Every significant occurrence
 is a false one. It prints one row per run (significant occurrences, member neurons, seconds) and,
 per kind, the total over the seeds against the project's claim: **at most 1 significant occurrence
 in total over seeds 0-4 for each kind**.
@@ -46,8 +48,12 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, surrogates: str = "dither") -> dict:
-    """Make one null recording and detect on it; the row of the table."""
+def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, surrogates: str = "dither",
+            auto: bool = False) -> dict:
+    """Make one null recording and detect on it; the row of the table.
+
+    ``auto``: ``detect`` with its automatic search (time scale and number of patterns), given only the window.
+    """
     _one_thread()
     import convseq_neo
     from convseq_neo.synthetic.null_suite import null_recording
@@ -62,7 +68,15 @@ def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, s
                    t_start_s=float(trains[0].t_start.rescale("s")), t_stop_s=float(trains[0].t_stop.rescale("s")),
                    bin_size_s=float(rec.bin_size.rescale("s")), width_s=float(rec.width.rescale("s")))
         started = time.perf_counter()
-        result = convseq_neo.detect(trains, **rec.detect_kwargs(), random_state=seed, device=device,
+        if auto:
+            window = {key: value for key, value in rec.detect_kwargs().items() if key in ("t_start", "t_stop")}
+            result = convseq_neo.detect(trains, **window, random_state=seed, device=device, surrogates=surrogates)
+            row["seconds"] = time.perf_counter() - started
+            row.update(n_significant=len(result.occurrences), n_members=sum(p.size for p in result.patterns),
+                       n_fits=int(result.parameters["n_fits"]),
+                       scales_width_s=json.loads(result.parameters["scales_width_s"]))
+            return row
+        result = convseq_neo.detect(trains, **rec.detect_kwargs(), n_patterns=1, random_state=seed, device=device,
                                     surrogates=surrogates)
         row["seconds"] = time.perf_counter() - started
         row.update(n_significant=len(result.occurrences), n_members=int(result.membership["member"].sum()),
@@ -116,11 +130,16 @@ def main() -> int:
     parser.add_argument("--surrogates", choices=("dither", "circular"), default="dither",
                         help="the null's surrogates (default: the package's 'dither'; 'circular' is the first "
                              "release's null)")
-    parser.add_argument("--out", type=Path, help="JSON file to write (default: results/bench_null.json, or "
-                        "bench_null_circular.json with --surrogates circular)")
+    parser.add_argument("--auto", action="store_true",
+                        help="detect(trains) with the automatic search of time scale and number of patterns (only "
+                             "the window given): the whole search's false occurrences")
+    parser.add_argument("--out", type=Path, help="JSON file to write (default: results/bench_null.json, "
+                        "bench_null_circular.json with --surrogates circular, bench_null_auto.json with --auto)")
     args = parser.parse_args()
     if args.out is None:
         args.out = RESULTS / ("bench_null.json" if args.surrogates == "dither" else "bench_null_circular.json")
+        if args.auto:
+            args.out = args.out.with_name(args.out.stem + "_auto.json")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     if any(seed < 0 for seed in args.seeds):
@@ -136,13 +155,15 @@ def main() -> int:
     command = " ".join([Path(sys.executable).name, *sys.argv])
     print("machine:", ", ".join(f"{key}={value}" for key, value in info.items()))
     print("command:", command)
-    print(f"detect at package defaults (alpha 0.05, surrogates={args.surrogates!r}), {len(kinds)} kind(s) x "
+    what = "the automatic search" if args.auto else "one pattern at the kind's bin size and width"
+    print(f"detect at package defaults, {what} (alpha 0.05, surrogates={args.surrogates!r}), {len(kinds)} kind(s) x "
           f"{len(seeds)} seed(s), {args.jobs} process(es), 1 torch thread each")
     header = f"{'kind':>17} {'seed':>4} {'significant':>12} {'members':>8} {'seconds':>8}"
     print(header, flush=True)
 
     directory = tempfile.mkdtemp(prefix="bench_null_")
-    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates) for kind in kinds for seed in seeds]
+    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates, args.auto)
+             for kind in kinds for seed in seeds]
     rows = []
     started = time.perf_counter()
     try:
@@ -182,7 +203,8 @@ def main() -> int:
     print(f"wall time {wall:.1f} s")
 
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"machine": info, "command": command, "cwd": os.getcwd(), "surrogates": args.surrogates, "kinds": kinds,
+    payload = {"machine": info, "command": command, "cwd": os.getcwd(), "surrogates": args.surrogates,
+               "auto": args.auto, "kinds": kinds,
                "seeds": seeds,
                "jobs": args.jobs, "device": args.device, "max_total": MAX_TOTAL, "wall_seconds": wall,
                "runs": rows, "per_kind": summary}

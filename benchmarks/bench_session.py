@@ -130,7 +130,7 @@ def child_main(args) -> None:
                                     plant=bool(args.plant), random_state=args.seed)
         row.update(generate_s=time.perf_counter() - started, n_spikes=session.n_spikes, n_units=session.n_units,
                    duration_s=session.duration_s, n_true=session.n_occurrences)
-        kwargs = {"bin_size": BIN_SIZE_MS * pq.ms, "width": WIDTH_S * pq.s, "random_state": args.seed,
+        kwargs = {"bin_size": BIN_SIZE_MS * pq.ms, "width": WIDTH_S * pq.s, "n_patterns": 1, "random_state": args.seed,
                   "device": args.device}
         if _accepts_n_jobs():
             kwargs["n_jobs"] = args.jobs

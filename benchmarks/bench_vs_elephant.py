@@ -175,7 +175,7 @@ def run_convseq(trains, width_s: float) -> dict:
     from convseq_neo.detect import detect
 
     started = time.perf_counter()
-    result = detect(trains, bin_size=BIN_S * pq.s, width=width_s * pq.s, random_state=0)
+    result = detect(trains, n_patterns=1, bin_size=BIN_S * pq.s, width=width_s * pq.s, random_state=0)
     elapsed = time.perf_counter() - started
     patterns = []
     for pattern in result.patterns:

@@ -8,8 +8,9 @@ generated recording whose truth is known. Every option of ``annotate`` maps to o
 ================================  ==================================================
 option                            parameter
 ================================  ==================================================
-``--bin-size``, ``--width``       ``bin_size``, ``width`` (durations with a unit)
-``--patterns``                    ``n_patterns``
+``--bin-size``, ``--width``       ``bin_size``, ``width`` (durations with a unit, or auto)
+``--patterns``                    ``n_patterns`` (a number, or auto)
+``--max-patterns``                ``max_patterns`` (with ``--patterns auto``)
 ``--seed``                        ``random_state``
 ``--alpha``                       ``alpha`` (false discovery rate)
 ``--surrogates``                  ``surrogates`` ("dither" or "circular")
@@ -28,6 +29,17 @@ option                            parameter
 ``--report``                      ``report`` (several files)
 ================================  ==================================================
 
+Automatic time scale
+--------------------
+``--bin-size``, ``--width`` and ``--patterns`` default to ``auto``: ``convseq-neo annotate
+FILE.nwb`` searches the time scale (windows ``0.1 s * 3 ** k`` that fit the recording, each in
+bins of a twentieth of itself) and, at each window, the number of patterns (1, 2, ... up to
+``--max-patterns``, 4 by default), as :func:`convseq_neo.detect` does with its defaults, and
+stores every kept pattern with its own window (:func:`convseq_neo.io.nwb.annotate`). Give
+``--width`` (and ``--bin-size``) when the time scale is known: one fit per number of patterns,
+as before. The progress bar counts the time scales searched. The summary lists each pattern with
+its window and bin size.
+
 Several files
 -------------
 ``annotate A.nwb B.nwb ...`` (or one file with ``--workers``, ``--scheduler`` or ``--report``)
@@ -35,9 +47,10 @@ runs :func:`convseq_neo.io.nwb_batch.annotate_many`: one dask.distributed task p
 local cluster of ``--workers`` processes started for the run, or on the running cluster at
 ``--scheduler``. A file that already holds the same detection is skipped; a run name taken with
 other parameters becomes the first free of ``NAME_2``, ``NAME_3``, .... One line per file goes to
-standard output (``ok``, ``skipped`` or ``failed``), each failure also as one line on standard
-error, and ``--report FILE.csv`` writes the table. The exit status is 1 when any file failed
-(``--out`` and ``--json`` describe one file's run and are refused here).
+standard output (``ok``, ``skipped`` or ``failed``), followed by one line per stored pattern with
+its window, each failure also as one line on standard error, and ``--report FILE.csv`` writes the
+table. The exit status is 1 when any file failed (``--out`` and ``--json`` describe one file's run
+and are refused here).
 
 Exit status
 -----------
@@ -65,11 +78,12 @@ standard error) writes one JSON object. On success: ``status`` ("ok"), ``exit_co
 ``version``, ``command``, ``file`` (as given), ``out`` (the file written), ``name``,
 ``identifier`` (the new file's identifier with ``--out``, else null), ``tables`` (the NWB paths
 written, by kind: ``events``, ``patterns`` and those :func:`convseq_neo.io.nwb.annotate` adds,
-e.g. ``parameters``, ``intervals``), ``parameters`` (the record stored in the file, as
-:func:`convseq_neo.io.nwb.read_detections` returns it), ``patterns`` (one object per pattern:
-``id``, ``n_members``, ``members``: the members' unit names, ordered by lag, and
-``n_occurrences``), ``n_occurrences`` and ``elapsed_s``. On failure: ``status`` ("failed"),
-``exit_code`` (the command's exit status), ``error``, ``error_type``, ``version``, ``command``,
+e.g. ``parameters``, ``intervals``, ``search``, ``scales``), ``parameters`` (the record stored
+in the file, as :func:`convseq_neo.io.nwb.read_detections` returns it), ``patterns`` (one object
+per pattern: ``id``, ``n_members``, ``members``: the members' unit names, ordered by lag,
+``n_occurrences``, and its time scale ``bin_size_s`` and ``width_s``), ``n_occurrences`` and
+``elapsed_s``. On failure: ``status`` ("failed"), ``exit_code`` (the command's exit status),
+``error``, ``error_type``, ``version``, ``command``,
 ``file``, ``out`` and ``elapsed_s``; a usage error is reported the same way when ``--json`` could
 be read from the command line. Non-finite numbers are written as ``null``. The file is written
 to a temporary file and moved into place; ``--json`` never overwrites the NWB input, ``--out`` or
@@ -93,7 +107,7 @@ import quantities as pq
 
 from convseq_neo import __version__
 
-__all__ = ["main", "build_parser", "duration", "wait_duration"]
+__all__ = ["main", "build_parser", "duration", "duration_or_auto", "wait_duration"]
 
 
 _UNITS = {"s": pq.s, "sec": pq.s, "ms": pq.ms, "us": pq.us, "min": pq.min}
@@ -148,6 +162,36 @@ def wait_duration(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"{text!r} must be positive or zero, e.g. 30s")
     return float((value * unit).rescale(pq.s).magnitude)
+
+
+#: The value of ``--bin-size``, ``--width`` and ``--patterns`` that leaves the choice to the data.
+AUTO = "auto"
+
+
+def duration_or_auto(text: str):
+    """A duration (as :func:`duration`) or ``"auto"``.
+
+    Examples
+    --------
+    >>> duration_or_auto("auto"), float(duration_or_auto("200ms").rescale("s"))
+    ('auto', 0.2)
+    """
+    if str(text).strip().lower() == AUTO:
+        return AUTO
+    try:
+        return duration(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err}; or auto (the default: chosen from the data)") from None
+
+
+def _patterns_or_auto(text: str):
+    if str(text).strip().lower() == AUTO:
+        return AUTO
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as err:
+        raise argparse.ArgumentTypeError(f"{err}; or auto (the default: as many as the data hold, up to "
+                                         "--max-patterns per time scale)") from None
 
 
 def _time_point(text: str) -> pq.Quantity:
@@ -265,7 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
         "data is never modified; the file is replaced atomically by an annotated copy, so an interruption leaves "
         "it intact. The file is locked from the read to the replace: a second run on it waits (--lock-timeout) and "
         "then adds its result to the first one's, or fails without changing anything. Durations take a unit: 5ms, "
-        "0.5s.",
+        "0.5s. Without --bin-size, --width and --patterns (all auto) the time scale and the number of patterns are "
+        "searched, and each pattern is stored with its own window.",
         epilog=_EXIT_STATUS + " With --json, a summary (status, parameters, patterns, occurrences, elapsed time) "
         "is written on success and on failure.")
     annotate.add_argument("files", metavar="FILE.nwb", nargs="+", help="the NWB file (annotated in place unless "
@@ -279,9 +324,17 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--no-mirror-intervals", dest="mirror_intervals", action="store_false",
                           help="do not copy the occurrences to /intervals/NAME_occurrences (a TimeIntervals table "
                           "for readers that do not know EventsTable, such as pynapple's loader)")
-    annotate.add_argument("--bin-size", type=duration, required=True, help="time resolution, e.g. 5ms")
-    annotate.add_argument("--width", type=duration, required=True, help="longest sequence to look for, e.g. 200ms")
-    annotate.add_argument("--patterns", type=_positive_int, required=True, help="number of patterns to learn")
+    annotate.add_argument("--bin-size", type=duration_or_auto, default=AUTO, help="time resolution, e.g. 5ms "
+                          "(default auto: a twentieth of each window searched, or of --width, never finer than "
+                          "the data's time resolution)")
+    annotate.add_argument("--width", type=duration_or_auto, default=AUTO, help="longest sequence to look for, e.g. "
+                          "200ms (default auto: the windows 0.1s, 0.3s, 0.9s, ... that fit the recording are searched "
+                          "and each pattern is stored with its own)")
+    annotate.add_argument("--patterns", type=_patterns_or_auto, default=AUTO, help="number of patterns to learn "
+                          "(per window searched), or auto (default: 1, 2, ... while the newest has significant "
+                          "held-out occurrences)")
+    annotate.add_argument("--max-patterns", type=_positive_int, metavar="N", help="with --patterns auto: the most "
+                          "patterns learned at one window (default 4)")
     annotate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     stats = annotate.add_argument_group("significance")
     stats.add_argument("--alpha", type=_alpha, metavar="FDR", help="false discovery rate over all candidate peaks, "
@@ -341,9 +394,10 @@ def build_parser() -> argparse.ArgumentParser:
 # annotate
 # ---------------------------------------------------------------------------------------------
 #: option -> keyword of convseq_neo.io.nwb.annotate (passed only when given, so the defaults stay the library's)
-_PASSED_WHEN_GIVEN = {"alpha": "alpha", "surrogates": "surrogates", "n_surrogates": "n_surrogates",
-                      "folds": "n_folds", "max_epochs": "max_epochs", "jobs": "n_jobs", "unit_ids": "unit_ids",
-                      "window": "window", "intervals": "intervals", "t_start": "t_start", "t_stop": "t_stop"}
+_PASSED_WHEN_GIVEN = {"max_patterns": "max_patterns", "alpha": "alpha", "surrogates": "surrogates",
+                      "n_surrogates": "n_surrogates", "folds": "n_folds", "max_epochs": "max_epochs",
+                      "jobs": "n_jobs", "unit_ids": "unit_ids", "window": "window", "intervals": "intervals",
+                      "t_start": "t_start", "t_stop": "t_stop"}
 
 
 def _annotate_options(args) -> dict:
@@ -481,6 +535,34 @@ def _classify(err: BaseException) -> tuple[int, str, str]:
     return 1, f"convseq-neo: failed: {type(err).__name__}: {err}", str(err)
 
 
+def _looking_for(args, where: str) -> str:
+    """The first line on stderr: what a run looks for (the number of patterns, the time scale) and where."""
+    if args.patterns == AUTO:
+        most = args.max_patterns if args.max_patterns is not None else 4
+        patterns = f"up to {most} pattern(s) per window"
+    else:
+        patterns = f"{args.patterns} pattern(s)"
+    if args.width == AUTO:
+        scale = "time scale searched" + (f", bin size {args.bin_size}" if args.bin_size != AUTO else "")
+    else:
+        scale = f"bin size {args.bin_size}, width {args.width}"
+    return f"Detecting {patterns} in {where} ({scale})"
+
+
+def _milliseconds(seconds) -> str:
+    return f"{float(seconds) * 1e3:.4g} ms"
+
+
+def _pattern_line(pattern: dict) -> str:
+    """``pattern K: M members, N occurrences, window W (bin B)`` for one of nwb._pattern_summaries."""
+    line = f"pattern {pattern['id']}: {pattern['n_members']} members, {pattern['n_occurrences']} occurrences"
+    if pattern.get("width_s") is not None:
+        line += f", window {_milliseconds(pattern['width_s'])}"
+        if pattern.get("bin_size_s") is not None:
+            line += f" (bin {_milliseconds(pattern['bin_size_s'])})"
+    return line
+
+
 def _several(args) -> bool:
     """True when ``annotate`` runs as a batch: several files, or an option of several files."""
     return len(args.files) > 1 or any(value is not None for value in (args.workers, args.scheduler, args.report))
@@ -502,8 +584,7 @@ def _annotate_many(args) -> int:
         options = _annotate_options(args)
         engine = (f"the cluster at {args.scheduler.strip()}" if args.scheduler is not None else
                   f"{args.workers} local worker process(es)" if args.workers is not None else "a local cluster")
-        print(f"Detecting {args.patterns} pattern(s) in {len(args.files)} file(s) on {engine} (bin size "
-              f"{args.bin_size}, width {args.width})", file=sys.stderr)
+        print(_looking_for(args, f"{len(args.files)} file(s) on {engine}"), file=sys.stderr)
         import distributed  # noqa: F401 - configures its loggers on import: quieten them after that
 
         from convseq_neo.io.nwb_batch import annotate_many
@@ -524,6 +605,9 @@ def _annotate_many(args) -> int:
             print(f"convseq-neo: failed: {row.path}: {row.error}", file=sys.stderr)
         else:
             print(f"{row.status:<8} {row.path}: {row.occurrences} occurrences in {row.name} ({row.seconds:.1f} s)")
+            if isinstance(row.patterns, str):
+                for pattern in json.loads(row.patterns):
+                    print(f"         {_pattern_line(pattern)}")
     counts = frame["status"].value_counts()
     print(f"{len(frame)} file(s) in {time.perf_counter() - started:.1f} s: "
           + ", ".join(f"{int(counts.get(status, 0))} {status}" for status in ("ok", "skipped", "failed"))
@@ -549,8 +633,7 @@ def _annotate(args) -> int:
         options = _annotate_options(args)
         if not args.file.lower().startswith(_REMOTE_SCHEMES) and not os.path.exists(args.file):  # before any import
             raise _CommandError(2, f"{args.file}: no such file", "FileNotFoundError")
-        print(f"Detecting {args.patterns} pattern(s) in {args.file} (bin size {args.bin_size}, width {args.width})",
-              file=sys.stderr)
+        print(_looking_for(args, args.file), file=sys.stderr)
         from convseq_neo.io import nwb
 
         result = nwb.annotate(args.file, args.bin_size, args.width, args.patterns, name=args.name, out=args.out,
@@ -570,18 +653,25 @@ def _annotate(args) -> int:
         return code
     elapsed = time.perf_counter() - started
     params = result.parameters
-    start, stop = (result.t_start, result.t_stop) if getattr(result, "time_map", None) is None else \
-        (result.recording_t_start, result.recording_t_stop)  # the file's clock, not the laid-out raster's
+    fits = getattr(result, "results", None)  # a search over time scales: one fit per scale
+    first = fits[0] if fits else result
+    start, stop = (first.t_start, first.t_stop) if getattr(first, "time_map", None) is None else \
+        (first.recording_t_start, first.recording_t_stop)  # the file's clock, not the laid-out raster's
     span = f"{float(start.min()):g}-{float(stop.max()):g} s"
     if isinstance(params.get("n_intervals"), int) and params["n_intervals"] > 1:  # laid end to end: no one span
         span = f"{params['n_intervals']} intervals, {float(params.get('intervals_total_s', math.nan)):g} s in all"
-    print(f"{result.n_patterns} pattern(s) on {result.raster.n_neurons} units, {span}, in {elapsed:.1f} s:",
+    searched = ""
+    if fits:
+        widths = ", ".join(_milliseconds(fit.raster.bin_size_s * fit.model.width) for fit in fits)
+        searched = f" (windows searched: {widths})"
+    print(f"{result.n_patterns} pattern(s) on {first.raster.n_neurons} units, {span}, in {elapsed:.1f} s{searched}:",
           file=human)
-    for pattern in result.patterns:
-        print(f"  pattern {pattern.pattern_id}: {pattern.size} members, {pattern.n_occurrences} occurrences",
-              file=human)
+    patterns = nwb._pattern_summaries(result.patterns)
+    for pattern in patterns:
+        print(f"  {_pattern_line(pattern)}", file=human)
     tables = [params[key] for key in ("nwb_events_table", "nwb_patterns_table", "nwb_parameters_table",
-                                      "nwb_intervals_table") if params.get(key)]
+                                      "nwb_intervals_table", "nwb_search_table", "nwb_scales_table")
+              if params.get(key)]
     print(f"{len(result.occurrences)} occurrences written to {params['nwb_file']} ({', '.join(tables)})", file=human)
     if args.json is None:
         return 0
@@ -592,8 +682,9 @@ def _annotate(args) -> int:
         "status": "ok", "exit_code": 0, "version": __version__, "command": "annotate", "file": args.file,
         "out": params["nwb_file"], "name": args.name, "identifier": params.get("nwb_identifier"), "tables": tables,
         "parameters": {key: value for key, value in params.items() if not key.startswith("nwb_")},
-        "patterns": [{"id": int(p.pattern_id), "n_members": int(p.size), "members": list(p.names),
-                      "n_occurrences": int(p.n_occurrences)} for p in result.patterns],
+        "patterns": [{"id": summary["id"], "n_members": summary["n_members"], "members": list(p.names),
+                      "n_occurrences": summary["n_occurrences"], "bin_size_s": summary["bin_size_s"],
+                      "width_s": summary["width_s"]} for p, summary in zip(result.patterns, patterns)],
         "n_occurrences": len(result.occurrences),
         "elapsed_s": elapsed,
     }
@@ -675,6 +766,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if getattr(args, "max_patterns", None) is not None and getattr(args, "patterns", AUTO) != AUTO:
+            parser.error(f"--max-patterns applies to --patterns auto, not to --patterns {args.patterns}")
     except _UsageError as err:  # already on stderr; a summary too when --json can be read from the command line
         target, others = _json_target_in(argv)
         if target is not None:

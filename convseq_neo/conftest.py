@@ -30,8 +30,8 @@ from _pytest.doctest import DoctestItem
 #: (tests/test_doctests.py checks that they stay the same).
 RECORDING_OPTIONS = dict(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz, lag_step=10 * pq.ms,
                          n_occurrences=20, jitter=2 * pq.ms, random_state=1)
-DETECT_OPTIONS = dict(bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0, max_epochs=200, min_epochs=50,
-                      n_surrogates=40, n_folds=3)
+DETECT_OPTIONS = dict(bin_size=5 * pq.ms, width=200 * pq.ms, n_patterns=1, random_state=0, max_epochs=200,
+                      min_epochs=50, n_surrogates=40, n_folds=3)
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ figure (:mod:`convseq_neo.plot`, imported only when a figure is asked for).
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import logging
@@ -108,6 +109,10 @@ class Pattern:
         ``(j - W // 2) * bin_size`` from the window centre.
     n_occurrences : int
         Number of significant occurrences.
+    bin_size, width : pq.Quantity or None
+        The time scale the pattern was learned (or, with a ``warp``, searched) at: the bin size
+        and the filter window, in s. Patterns of one result of an automatic search may differ
+        in scale (:class:`~convseq_neo.multiscale.MultiScaleResult`).
     """
 
     pattern_id: int
@@ -118,6 +123,8 @@ class Pattern:
     pvalues: np.ndarray
     filter: np.ndarray
     n_occurrences: int
+    bin_size: pq.Quantity | None = None
+    width: pq.Quantity | None = None
 
     @property
     def size(self) -> int:
@@ -177,6 +184,11 @@ class DetectionResult:
         How the analysis clock maps to the recording's, when the raster was laid out from several
         pieces: ``intervals=``, a pynapple ``TsGroup``'s time support, or several segments
         (:mod:`convseq_neo.io.intervals`). None when the raster is the recording itself.
+    pattern_search : pandas.DataFrame or None
+        After :func:`detect` with ``n_patterns="auto"`` at one window: every fit tried (1, 2, ...
+        patterns), one row per fit and pattern, as ``MultiScaleResult.search``
+        (:class:`~convseq_neo.multiscale.MultiScaleResult`); the kept fit's rows have ``chosen``
+        True. None otherwise.
 
     Notes
     -----
@@ -280,6 +292,7 @@ class DetectionResult:
         self.occurrences = significant[columns].reset_index(drop=True)
         self.membership, self.patterns = self._patterns()
         self.parameters["n_occurrences"] = len(self.occurrences)
+        self.pattern_search = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -909,7 +922,7 @@ class DetectionResult:
 
     # ------------------------------------------------------------------ new data
     def find(self, spiketrains, *, t_start=None, t_stop=None, intervals=None, segment_index=None,
-             random_state=None) -> DetectionResult:
+             random_state=None, warp=None):
         """Apply the learned patterns to another recording of the same neurons.
 
         Each peak of the fixed filters' responses is tested against surrogates of the new
@@ -938,13 +951,32 @@ SpikeRaster, spikeinterface BaseSorting or pynapple TsGroup
             laid end to end as in :func:`detect`).
         random_state : int, numpy.random.Generator or None
             Seeds the surrogates (default: the model's ``random_state``).
+        warp : float or sequence of float, optional
+            Search the patterns *compressed* by this factor (``warp=10``: every lag ten times
+            shorter, as when a sequence learned during running recurs during rest; ``warp=0.5``:
+            twice as long). The new recording is binned at ``bin_size / warp`` and the same
+            filters (the same number of bins) are applied, so the whole pattern, lags and
+            window, is rescaled; the surrogates and the test are those of that binning. A
+            sequence of factors searches each and returns a
+            :class:`~convseq_neo.multiscale.MultiScaleResult` (column ``warp``); each search is
+            then tested at ``alpha / len(warp)`` (Bonferroni), so that more factors searched do
+            not mean more false occurrences. Default (None): no warp, the result's own scale.
 
         Returns
         -------
-        DetectionResult
+        DetectionResult or MultiScaleResult
             For the new recording (``thresholds`` is None): occurrences on its clock, and a
             :attr:`time_map` when it was laid out from several pieces (``intervals``, a TsGroup's
-            time support, several segments), exactly as :func:`detect` would give.
+            time support, several segments), exactly as :func:`detect` would give. With a
+            scalar ``warp`` the patterns' ``lags``, ``bin_size`` and ``width`` are the
+            compressed ones and :attr:`parameters` records ``warp``. A sequence of ``warp``
+            factors gives a :class:`~convseq_neo.multiscale.MultiScaleResult` of one search
+            per factor.
+
+        Raises
+        ------
+        ValueError
+            ``warp`` not positive and finite, or compressing the bins below a microsecond.
 
         Examples
         --------
@@ -952,9 +984,17 @@ SpikeRaster, spikeinterface BaseSorting or pynapple TsGroup
         >>> bool((found.occurrences["center"] < 20.0).all()), found.time_map.n_pieces
         (True, 1)
         """
-        return _apply_model(self.model, float(self.raster.bin_size_s), self.raster.n_neurons, spiketrains,
-                            t_start=t_start, t_stop=t_stop, intervals=intervals, segment_index=segment_index,
-                            random_state=random_state, unit_names=self.unit_names)
+        search = dict(t_start=t_start, t_stop=t_stop, intervals=intervals, segment_index=segment_index,
+                      random_state=random_state, unit_names=self.unit_names)
+        warps = check_warp(warp)
+        if warps is None:
+            return _apply_model(self.model, float(self.raster.bin_size_s), self.raster.n_neurons, spiketrains, **search)
+        if np.ndim(warp) == 0:
+            return _apply_model(self.model, float(self.raster.bin_size_s), self.raster.n_neurons, spiketrains,
+                                warp=warps[0], **search)
+        from convseq_neo.multiscale import MultiScaleResult
+
+        return MultiScaleResult.from_warps([self], spiketrains, warps, **search)
 
     # ------------------------------------------------------------------ files
     def save_model(self, path, *, overwrite: bool = False) -> Path:
@@ -1047,7 +1087,8 @@ def _membership_and_patterns(model: ConvSeq, bin_size_s: float, unit_names, n_oc
             pattern_id=k, neurons=neurons, names=tuple(rows["name"]),
             lags=pq.Quantity(rows["lag"].to_numpy(float), "s"), scores=rows["score"].to_numpy(float),
             pvalues=rows["pvalue"].to_numpy(float), filter=np.asarray(model.filters_[k]),
-            n_occurrences=int(n_occurrences[k])))
+            n_occurrences=int(n_occurrences[k]), bin_size=pq.Quantity(bin_size_s, "s"),
+            width=pq.Quantity(int(model.width) * bin_size_s, "s")))
     return table, patterns
 
 
@@ -1107,16 +1148,46 @@ def _interval_set(nap, occurrences: pd.DataFrame, bin_size_s: float):
     return intervals
 
 
+def check_warp(warp) -> list[float] | None:
+    """``warp`` of :meth:`DetectionResult.find` as a list of factors (None for no warp), or a ``ValueError``."""
+    if warp is None:
+        return None
+    if isinstance(warp, pq.Quantity) and warp.dimensionality != pq.dimensionless.dimensionality:
+        raise TypeError(f"warp must be a plain number (a compression factor, e.g. 10), got a Quantity in {warp.units}")
+    try:
+        values = np.atleast_1d(np.asarray(warp, dtype=float)).ravel()
+    except (TypeError, ValueError):
+        raise TypeError(f"warp must be a number or a sequence of numbers (compression factors), got "
+                        f"{type(warp).__name__}") from None
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError(f"warp must hold positive finite compression factors (e.g. 10 for ten times faster), got "
+                         f"{warp!r}")
+    if len(set(values.tolist())) != values.size:
+        raise ValueError(f"warp lists a factor twice: {warp!r}")
+    return [float(v) for v in values]
+
+
 def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains, *, t_start=None, t_stop=None,
-                 intervals=None, segment_index=None, random_state=None, unit_names=None) -> DetectionResult:
+                 intervals=None, segment_index=None, random_state=None, unit_names=None, warp: float | None = None,
+                 alpha: float | None = None) -> DetectionResult:
     """:meth:`DetectionResult.find` for a fitted ``model`` learned at ``bin_size_s`` on ``n_neurons`` neurons.
 
     Shared by :meth:`DetectionResult.find` and :meth:`convseq_neo.io.model_file.SavedModel.find`, so that a
     model loaded from a file finds exactly what the result it was saved from finds. With ``unit_names`` (the
     training units) and a named new recording, the new raster's rows are put in the training order by name.
+    With a ``warp`` the raster is binned at ``bin_size_s / warp`` (the pattern compressed by that factor);
+    with an ``alpha`` the test runs at that level instead of the model's (on a copy of the model).
     """
     if random_state is not None:
         check_random_state(random_state)
+    if warp is not None:
+        bin_size_s = bin_size_s / float(warp)
+        if bin_size_s < 1e-6:
+            raise ValueError(f"warp={warp:g} would bin the recording at {bin_size_s:.3g} s, finer than a microsecond; "
+                             "pass a smaller compression factor")
+    if alpha is not None:
+        model = copy.copy(model)
+        model.alpha = float(alpha)
     bin_size = pq.Quantity(bin_size_s, "s")
     plan = plan_raster(spiketrains, bin_size, t_start=t_start, t_stop=t_stop,
                        width=pq.Quantity(int(model.width) * bin_size_s, "s"),
@@ -1133,9 +1204,12 @@ def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains,
             raster = raster.reorder_rows(order)
     occurrences = model.find_occurrences(raster, random_state=random_state)
     responses = model.transform(raster)
-    return DetectionResult._from_model(model, raster, source=plan.source, applied="find",
-                                       occurrences_bins=occurrences, responses=responses, thresholds=None,
-                                       time_map=plan.time_map)
+    result = DetectionResult._from_model(model, raster, source=plan.source, applied="find",
+                                         occurrences_bins=occurrences, responses=responses, thresholds=None,
+                                         time_map=plan.time_map)
+    if warp is not None:
+        result.parameters["warp"] = float(warp)
+    return result
 
 
 def _parameters(model: ConvSeq, raster: SpikeRaster, applied: str) -> dict:

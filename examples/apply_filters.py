@@ -28,7 +28,7 @@ torch.set_num_threads(1)  # small fits run fastest on one thread
 first = sequence_recording(n_neurons=40, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
                            lag_step=10 * pq.ms, n_occurrences=25, participation=0.9, jitter=3 * pq.ms,
                            random_state=7)
-result = convseq_neo.detect(first.spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
+result = convseq_neo.detect(first.spiketrains, n_patterns=1, bin_size=5 * pq.ms, width=200 * pq.ms, random_state=0,
                             max_epochs=300, n_surrogates=50, n_folds=3)
 print(f"learned on the first recording: {result.patterns[0].size} members, "
       f"{len(result.occurrences)} occurrences")

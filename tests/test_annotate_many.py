@@ -35,7 +35,7 @@ from convseq_neo.io.nwb_batch import (
 from convseq_neo.io.safe_write import TMP_SUFFIX, _host
 
 BIN, WIDTH = 5 * pq.ms, 200 * pq.ms
-FAST = {"random_state": 0, "max_epochs": 300, "n_surrogates": 50, "n_folds": 3}
+FAST = {"n_patterns": 1, "random_state": 0, "max_epochs": 300, "n_surrogates": 50, "n_folds": 3}
 CLI_FAST = ["--bin-size", "5ms", "--width", "200ms", "--patterns", "1", "--seed", "0", "--max-epochs", "300",
             "--n-surrogates", "50", "--folds", "3", "--no-progress"]
 

@@ -50,7 +50,8 @@ def test_duration_parsing():
 def test_help_lists_everything(capsys):
     assert cli.main(["annotate", "--help"]) == 0
     text = capsys.readouterr().out
-    for option in ("FILE.nwb", "--out", "--name", "--module", "--bin-size", "--width", "--patterns", "--seed",
+    for option in ("FILE.nwb", "--out", "--name", "--module", "--bin-size", "--width", "--patterns", "--max-patterns",
+                   "--seed",
                    "--device", "--max-epochs", "--no-progress", "--alpha", "--surrogates", "--n-surrogates", "--folds",
                    "--jobs", "--unit-ids", "--window", "--intervals", "--t-start", "--t-stop", "--json"):
         assert option in text
@@ -79,7 +80,10 @@ def test_summary_printed(nwb_file, tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["annotate", "f.nwb", "--bin-size", "5", "--width", "200ms", "--patterns", "1"], "not a duration with a unit"),
-    (["annotate", "f.nwb", "--width", "200ms", "--patterns", "1"], "--bin-size"),
+    (["annotate", "f.nwb", "--bin-size", "fast", "--width", "200ms"], "not a duration with a unit, e.g. 5ms or 0.5s"),
+    (["annotate", "f.nwb", "--width", "wide"], "or auto (the default"),
+    (["annotate", "f.nwb", "--patterns", "many"], "not an integer; or auto"),
+    (["annotate", "f.nwb", "--max-patterns", "0"], "at least 1"),
     (["annotate", "f.nwb", "--bin-size=-5ms", "--width", "200ms", "--patterns", "1"], "'-5ms' must be positive"),
     (["annotate", "f.nwb", "--bin-size", "5ms", "--width=-200ms", "--patterns", "1"], "'-200ms' must be positive"),
     (["annotate", "f.nwb", "--bin-size", "5ms", "--width", "200ms", "--patterns", "0"], "at least 1"),

@@ -19,8 +19,8 @@ from convseq_neo.synthetic.generate import sequence_recording
 
 BASE = ["--bin-size", "5ms", "--width", "200ms", "--patterns", "1", "--no-progress"]
 #: the keywords of nwb.annotate that the new options set (none of them is passed unless its option is given)
-OPTION_KEYWORDS = ("alpha", "surrogates", "n_surrogates", "n_folds", "max_epochs", "n_jobs", "unit_ids", "window",
-                   "intervals", "t_start", "t_stop")
+OPTION_KEYWORDS = ("max_patterns", "alpha", "surrogates", "n_surrogates", "n_folds", "max_epochs", "n_jobs",
+                   "unit_ids", "window", "intervals", "t_start", "t_stop")
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,9 @@ def nwb_file(tmp_path_factory):
 
 def _fake_result(out: str) -> SimpleNamespace:
     """What nwb.annotate returns, as far as the command line reads it (with a NaN in the parameters)."""
-    patterns = [SimpleNamespace(pattern_id=0, size=3, names=("101", "107", "103"), n_occurrences=4),
-                SimpleNamespace(pattern_id=1, size=2, names=("110", "104"), n_occurrences=1)]
+    patterns = [SimpleNamespace(pattern_id=0, size=3, names=("101", "107", "103"), n_occurrences=4,
+                                bin_size=5 * pq.ms, width=0.2 * pq.s),
+                SimpleNamespace(pattern_id=1, size=2, names=("110", "104"), n_occurrences=1)]  # no scale known
     parameters = {"method": "convseq", "alpha": 0.05, "tv_weight": None, "odd": math.nan, "n_occurrences": 5,
                   "nwb_file": out, "nwb_events_table": "/events/convseq",
                   "nwb_patterns_table": "/processing/ecephys/convseq_patterns",
@@ -118,6 +119,7 @@ def test_python_m_does_not_run_on_import():
 
 # ------------------------------------------------------------------ each option reaches annotate
 @pytest.mark.parametrize("argv, expected", [
+    (["--max-patterns", "2"], {"max_patterns": 2}),
     (["--alpha", "0.1"], {"alpha": 0.1}),
     (["--alpha", "1"], {"alpha": 1.0}),
     (["--surrogates", "circular"], {"surrogates": "circular"}),
@@ -155,6 +157,21 @@ def test_without_options_annotate_gets_only_its_own_defaults(recorder, capsys):
     (call,) = recorder.calls
     assert not set(OPTION_KEYWORDS) & set(call)
     assert call["device"] == "auto" and call["random_state"] == 0 and call["lock_timeout"] == 0.0
+
+
+@pytest.mark.parametrize("argv, expected", [
+    ([], ("auto", "auto", "auto")),  # nothing is required: the time scale and the number of patterns are searched
+    (["--patterns", "auto", "--width", "AUTO", "--bin-size", "auto"], ("auto", "auto", "auto")),
+    (["--width", "300ms"], ("auto", 300 * pq.ms, "auto")),  # the bin tied to the window
+    (["--bin-size", "10ms", "--patterns", "2"], (10 * pq.ms, "auto", 2)),  # windows searched at a fixed bin
+])
+def test_the_time_scale_and_the_number_of_patterns_default_to_auto(argv, expected, recorder, capsys):
+    assert cli.main(["annotate", recorder.path, "--no-progress", *argv]) == 0
+    (call,) = recorder.calls
+    assert (call["bin_size"], call["width"], call["n_patterns"]) == expected
+    err = capsys.readouterr().err
+    assert ("time scale searched" in err) == (expected[1] == "auto")
+    assert ("up to 4 pattern(s) per window" in err) == (expected[2] == "auto")
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -227,7 +244,8 @@ def test_json_file_on_success(recorder, tmp_path, capsys):
     assert summary["parameters"] == {"method": "convseq", "alpha": 0.05, "tv_weight": None, "odd": None,
                                      "n_occurrences": 5}  # as stored: without where it was written; NaN as null
     assert summary["patterns"] == [{"id": p.pattern_id, "n_members": p.size, "members": list(p.names),
-                                    "n_occurrences": p.n_occurrences} for p in fake.patterns]
+                                    "n_occurrences": p.n_occurrences, "bin_size_s": scale[0], "width_s": scale[1]}
+                                   for p, scale in zip(fake.patterns, [(0.005, 0.2), (None, None)])]
     assert summary["n_occurrences"] == 5 and summary["elapsed_s"] >= 0
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []  # no temporary file left
     umask = os.umask(0)

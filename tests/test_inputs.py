@@ -66,7 +66,7 @@ def _sorting(trains, fs=FS, t_offset=0.0, n_segments=1):
 
 def test_sorting_finds_the_planted_sequence(rec):
     sorting = _sorting(rec.spiketrains)
-    result = detect(sorting, BIN, WIDTH, random_state=0, **FAST)
+    result = detect(sorting, BIN, WIDTH, n_patterns=1, random_state=0, **FAST)
     assert result.unit_names == tuple(f"u{i}" for i in range(30))
     assert _f1(result.occurrences["center"], result.occurrences["pattern"], _truth(rec)) >= 0.9
     names = set(result.patterns[0].names)
@@ -115,7 +115,7 @@ def test_tsgroup_round_trip(rec):
     from convseq_neo.io.pynapple import to_tsd
 
     group = _tsgroup(rec.spiketrains, np.array([[0.0, 40.0]]))
-    result = detect(group, BIN, WIDTH, random_state=0, **FAST)
+    result = detect(group, BIN, WIDTH, n_patterns=1, random_state=0, **FAST)
     assert result.unit_names == tuple(str(10 + i) for i in range(30))
     occ = result.occurrences
     assert _f1(occ["center"], occ["pattern"], _truth(rec)) >= 0.9
@@ -149,7 +149,7 @@ def test_tsgroup_time_support_is_where_to_look(rec):
     # intervals given as well: intersected with the support
     plan = plan_raster(group, BIN, width=WIDTH, intervals=[[10.0, 30.0]])
     assert np.allclose(np.stack([plan.time_map.start_s, plan.time_map.stop_s], axis=1), [[10.0, 17.0], [17.1, 30.0]])
-    result = detect(group, BIN, WIDTH, random_state=0, **FAST)
+    result = detect(group, BIN, WIDTH, n_patterns=1, random_state=0, **FAST)
     centers = result.occurrences["center"].to_numpy(float)
     assert len(centers) and np.all(((centers >= 0) & (centers < 17)) | ((centers >= 17.1) & (centers < 40)))
     truth = _truth(rec)
@@ -189,7 +189,7 @@ def test_one_segment_block_is_that_segment(rec):
 
 def test_multi_segment_block_finds_the_sequence_in_every_trial(rec):
     block = _block(rec.spiketrains, n_segments=2)
-    result = detect(block, BIN, WIDTH, random_state=0, **FAST)
+    result = detect(block, BIN, WIDTH, n_patterns=1, random_state=0, **FAST)
     occ = result.occurrences
     assert set(occ["segment"]) == {0, 1} and np.all(np.diff(occ["segment"].to_numpy()) >= 0)
     centers = occ["center"].to_numpy(float)

@@ -105,7 +105,7 @@ def _trains(n=3, t_stop=20.0, seed=0):
 @pytest.mark.parametrize(("intervals", "error", "match"), BAD_INTERVALS)
 def test_bad_intervals_are_refused_before_any_work(no_work, intervals, error, match):
     with pytest.raises(error, match=match) as info:
-        detect(_trains(), BIN, WIDTH, intervals=intervals)
+        detect(_trains(), BIN, WIDTH, n_patterns=1, intervals=intervals)
     assert "intervals" in str(info.value)
 
 
@@ -113,7 +113,7 @@ def test_intervals_need_spike_times_and_several_need_a_width():
     trains = _trains()
     raster = plan_raster(trains, BIN).bin()
     with pytest.raises(TypeError, match="intervals need spike times"):
-        detect(raster, None, WIDTH, intervals=[[0.0, 5.0]])
+        detect(raster, None, WIDTH, n_patterns=1, intervals=[[0.0, 5.0]])
     with pytest.raises(TypeError, match="width"):
         plan_raster(trains, BIN, intervals=[[0.0, 5.0], [6.0, 8.0]])
     assert plan_raster(trains, BIN, intervals=[[1.0, 5.0]]).bin().shape == (3, 800)  # one interval: no guard needed
@@ -194,7 +194,8 @@ def _interval_forms(table: np.ndarray, form: str):
 @pytest.mark.parametrize("form", ["array", "epoch", "intervalset"])
 def test_intervals_find_the_planted_sequence_inside_them(rec, cut, form):
     table, inside, left_out = cut
-    result = detect(rec.spiketrains, BIN, WIDTH, intervals=_interval_forms(table, form), random_state=0, **FAST)
+    result = detect(rec.spiketrains, BIN, WIDTH, n_patterns=1, intervals=_interval_forms(table, form), random_state=0,
+                    **FAST)
     occ = result.occurrences
     centers = occ["center"].to_numpy(float)
     assert len(occ) and np.all(_inside(centers, table))  # on the recording's clock, inside the intervals

@@ -210,7 +210,7 @@ def test_detect_with_one_nanosecond_bins_fails_fast_without_allocating(recording
     started = time.perf_counter()
     try:
         with pytest.raises(ValueError) as info:
-            detect(recording, bin_size=1 * pq.ns, width=300 * pq.ms)
+            detect(recording, n_patterns=1, bin_size=1 * pq.ns, width=300 * pq.ms)
         elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -223,7 +223,7 @@ def test_detect_with_one_nanosecond_bins_fails_fast_without_allocating(recording
 
 
 def test_normal_detect_passes_the_check(recording):
-    result = detect(recording, bin_size=5 * pq.ms, width=300 * pq.ms, random_state=0, **TINY)
+    result = detect(recording, n_patterns=1, bin_size=5 * pq.ms, width=300 * pq.ms, random_state=0, **TINY)
     assert isinstance(result, DetectionResult) and result.raster.shape == (60, 60_000)
 
 

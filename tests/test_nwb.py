@@ -224,7 +224,7 @@ def test_annotate_matches_planted_and_keeps_units(annotated, source_file, record
 def test_name_clash_and_second_run(annotated, tmp_path):
     out, _, before = annotated
     with pytest.raises(ValueError, match=r"already holds an events table '/events/convseq'.*name='convseq_2'"):
-        nwb.annotate(out, BIN, WIDTH, random_state=0, **FAST)
+        nwb.annotate(out, BIN, WIDTH, 1, random_state=0, **FAST)
     assert same(snapshot(out), before)
     with pytest.raises(ValueError, match="no convSeq detections named 'other'"):
         nwb.read_detections(out, "other")
@@ -235,7 +235,7 @@ def test_annotate_in_place_reuses_module(annotated, tmp_path):
     path = tmp_path / "again.nwb"
     path.write_bytes(out.read_bytes())
     os.chmod(path, 0o640)
-    nwb.annotate(path, BIN, WIDTH, name="run2", random_state=1, max_epochs=60, n_surrogates=20, n_folds=3)
+    nwb.annotate(path, BIN, WIDTH, 1, name="run2", random_state=1, max_epochs=60, n_surrogates=20, n_folds=3)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
     assert same(snapshot(path), before)
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".convseq-tmp")]
@@ -336,8 +336,8 @@ CHILD = textwrap.dedent("""
         arm, owner, attr = KILL_POINTS[stage]
         arm(owner, attr)
     print("ready", flush=True)
-    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, name="crash", random_state=0, max_epochs=80, n_surrogates=20,
-                 n_folds=3)
+    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, 1, name="crash", random_state=0, max_epochs=80,
+                 n_surrogates=20, n_folds=3)
 """)
 
 
@@ -549,7 +549,7 @@ CHILD_OUT = textwrap.dedent("""
         original(*args, **kwargs)
         os.kill(os.getpid(), signal.SIGKILL)   # the derived file is written, not yet checked nor moved
     pynwb.NWBHDF5IO.export = export_then_die
-    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, out=sys.argv[2], random_state=0, max_epochs=20,
+    nwb.annotate(sys.argv[1], 5 * pq.ms, 200 * pq.ms, 1, out=sys.argv[2], random_state=0, max_epochs=20,
                  n_surrogates=10, n_folds=2)
 """)
 
@@ -565,6 +565,6 @@ def test_sigkill_while_writing_a_derived_file(source_file, tmp_path):
     assert not out.exists() and source.read_bytes() == original
     stale = [p for p in tmp_path.iterdir() if p.name.endswith(TMP_SUFFIX)]
     assert len(stale) == 1 and stale[0].name.startswith(".derived.nwb.")  # the written, unmoved derived file
-    nwb.annotate(source, BIN, WIDTH, out=out, random_state=0, max_epochs=20, n_surrogates=10, n_folds=2)
+    nwb.annotate(source, BIN, WIDTH, 1, out=out, random_state=0, max_epochs=20, n_surrogates=10, n_folds=2)
     assert out.exists() and source.read_bytes() == original
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(TMP_SUFFIX)]  # the next run removed it

@@ -133,11 +133,23 @@ def test_parameters_are_a_table_and_source_description_is_short(derived):
     assert stored.parameters["max_epochs"] == 200 and stored.parameters["random_state"] == 0
 
 
+def drop_columns(handle, table: str, names) -> None:
+    """Remove the columns ``names`` of the DynamicTable at ``table`` in an open h5py file, as if never written."""
+    for column in names:
+        del handle[table][column]
+    kept = [str(c.decode() if isinstance(c, bytes) else c) for c in handle[table].attrs["colnames"]
+            if (c.decode() if isinstance(c, bytes) else c) not in names]
+    handle[table].attrs["colnames"] = np.array(kept, dtype=h5py.string_dtype())
+
+
 def write_0_1_0_layout(path, parameters: dict) -> None:
     """Turn an annotated file (mirror_intervals=False) into what convseq_neo 0.1.0 wrote: no parameters table, the
-    parameters as JSON in source_description. The events and patterns tables are the same in both layouts."""
+    parameters as JSON in source_description, no time-scale columns. The events and patterns tables are otherwise
+    the same in both layouts."""
     with h5py.File(path, "r+") as handle:
         del handle["processing/ecephys/convseq_parameters"]
+        drop_columns(handle, "events/convseq", ["bin_size", "width"])
+        drop_columns(handle, "processing/ecephys/convseq_patterns", ["bin_size", "width", "width_bins"])
         handle["events/convseq"].attrs["source_description"] = (
             f"{parameters['software']}: convSeq spike-sequence detection (Koshkin & Fukai, ICML 2024) on the Units "
             f"table; parameters (JSON): {json.dumps(parameters, sort_keys=True)}")
@@ -157,10 +169,14 @@ def test_layout_of_0_1_0_still_reads_back(source, tmp_path):
         assert "convseq_occurrences" not in (nwbfile.intervals or {})
     old = nwb.read_detections(path)
     assert old.parameters == expected == new.parameters
+    # the time-scale columns of the occurrences and patterns: the run's one scale, from its parameters
     pd.testing.assert_frame_equal(old.occurrences, new.occurrences)
+    pd.testing.assert_frame_equal(old.patterns, new.patterns)
+    assert old.patterns["width_bins"].tolist() == [40] and old.search is None and old.scale_parameters is None
     pd.testing.assert_frame_equal(old.membership, new.membership)
     np.testing.assert_array_equal(old.filters, new.filters)
-    pd.testing.assert_frame_equal(nwb.read_events(path).reset_index(drop=True), old.occurrences)
+    events = nwb.read_events(path).reset_index(drop=True)  # as stored: without the scale columns
+    pd.testing.assert_frame_equal(events, old.occurrences[OCCURRENCE_COLUMNS])
     # a second run in a 0.1.0 file: the new layout next to the old one
     nwb.annotate(path, BIN, WIDTH, 1, name="again", random_state=0, max_epochs=20, n_surrogates=10, n_folds=2)
     assert nwb.read_detections(path, "convseq").parameters == expected
@@ -171,7 +187,9 @@ def test_layout_of_0_1_0_still_reads_back(source, tmp_path):
 def test_read_events_is_flat_and_matches_the_stored_occurrences(derived):
     out, result, _ = derived
     events = nwb.read_events(out)
-    assert list(events.columns) == OCCURRENCE_COLUMNS and events.index.name == "id"
+    # the occurrence's columns, then its time scale (one for a run with an explicit width)
+    assert list(events.columns) == [*OCCURRENCE_COLUMNS, "bin_size", "width"] and events.index.name == "id"
+    assert (events["bin_size"] == 0.005).all() and np.allclose(events["width"], 0.2)
     assert len(events) == len(result.occurrences) > 0
     assert not any(isinstance(v, (pd.DataFrame, pd.Series)) for v in events.to_numpy().ravel())
     assert events["pattern"].dtype == np.int64
@@ -210,13 +228,14 @@ def test_occurrences_are_mirrored_as_time_intervals(derived):
         mirror = io.read().intervals["convseq_occurrences"]
         assert isinstance(mirror, TimeIntervals)
         frame = mirror.to_dataframe()
-    assert list(frame.columns) == ["start_time", "stop_time", "pattern", "center", "peak", "pvalue"]
+    assert list(frame.columns) == ["start_time", "stop_time", "pattern", "center", "peak", "pvalue", "bin_size",
+                                   "width"]
     assert np.all(np.diff(frame["start_time"].to_numpy()) >= 0)  # in time order
     assert sorted(frame.index) == sorted(events.index)  # id: the event's row
     by_id = events.loc[frame.index]
     np.testing.assert_array_equal(frame["start_time"], by_id["onset"])
     np.testing.assert_array_equal(frame["stop_time"], by_id["offset"])
-    for column in ("pattern", "center", "peak", "pvalue"):
+    for column in ("pattern", "center", "peak", "pvalue", "bin_size", "width"):
         np.testing.assert_array_equal(frame[column], by_id[column])
     assert result.parameters["nwb_intervals_table"] == "/intervals/convseq_occurrences"
     epoch = nwb.read_intervals(out, "convseq_occurrences")  # any TimeIntervals reader gets the occurrences
@@ -325,7 +344,7 @@ def test_annotate_rejects_an_unknown_intervals_table_before_fitting(source, tmp_
 def test_annotate_with_intervals_end_to_end(source, tmp_path):
     """Only occurrences centred inside the trials are stored, and the planted sequence is still found there."""
     out = tmp_path / "trials.nwb"
-    result = nwb.annotate(source, BIN, WIDTH, out=out, intervals="trials", random_state=0, **SMALL)
+    result = nwb.annotate(source, BIN, WIDTH, 1, out=out, intervals="trials", random_state=0, **SMALL)
     centers = nwb.read_events(out)["center"].to_numpy()
     inside = np.zeros(centers.size, bool)
     for start in (0.0, 10.0, 20.0):

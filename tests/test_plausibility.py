@@ -40,7 +40,7 @@ def _recording_warnings(record) -> list[str]:
 def _detect_and_record(trains, bin_size, width):
     with warnings.catch_warnings(record=True) as record:
         warnings.simplefilter("always")
-        result = detect(trains, bin_size=bin_size, width=width, **TINY)
+        result = detect(trains, n_patterns=1, bin_size=bin_size, width=width, **TINY)
     assert isinstance(result, DetectionResult)  # detection finished
     recording = [w for w in record if issubclass(w.category, RecordingWarning)]
     assert all(w.filename == __file__ for w in recording)  # pointing at the user's call

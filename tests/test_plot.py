@@ -46,7 +46,7 @@ def result():
 def empty_result():
     """Nothing planted: no occurrence, (most likely) no member."""
     trains = poisson_background(20, 2 * pq.Hz, 0 * pq.s, 20 * pq.s, random_state=5)
-    return detect(trains, 5 * pq.ms, 200 * pq.ms, random_state=0, **FAST)
+    return detect(trains, 5 * pq.ms, 200 * pq.ms, n_patterns=1, random_state=0, **FAST)
 
 
 def _plot_axes(fig: Figure) -> list:

@@ -44,7 +44,7 @@ def truth(rec) -> np.ndarray:
 @pytest.fixture(scope="module")
 def two_intervals(rec):
     """Detected in [0, 15) and [25, 40) s: on the analysis clock the second interval starts at 15.2 s."""
-    return detect(rec.spiketrains, BIN, WIDTH, intervals=INTERVALS, random_state=0, **FAST)
+    return detect(rec.spiketrains, BIN, WIDTH, n_patterns=1, intervals=INTERVALS, random_state=0, **FAST)
 
 
 def _block(trains, n_segments=2):
@@ -69,7 +69,7 @@ def block(rec):
 @pytest.fixture(scope="module")
 def two_segments(block):
     """Detected on a Block of two 20 s trials: on the analysis clock the second starts at 20.2 s."""
-    return detect(block, BIN, WIDTH, random_state=0, **FAST)
+    return detect(block, BIN, WIDTH, n_patterns=1, random_state=0, **FAST)
 
 
 def _only(container, item) -> bool:
@@ -395,7 +395,7 @@ def test_a_segment_outside_the_intervals_is_named_and_has_no_bounds(rec):
                            units="s", name=t.name) for t in rec.spiketrains])
         block.segments.append(seg)
     with pytest.warns(RecordingWarning, match=r"segment\(s\) 1 "):
-        result = detect(block, BIN, WIDTH, intervals=[[12.0, 20.0]], random_state=0, **FAST)
+        result = detect(block, BIN, WIDTH, n_patterns=1, intervals=[[12.0, 20.0]], random_state=0, **FAST)
     assert result.n_segments == 2
     start, stop = result.recording_t_start.magnitude, result.recording_t_stop.magnitude
     assert start[0] == 12.0 and stop[0] == 20.0 and np.isnan(start[1]) and np.isnan(stop[1])

@@ -178,7 +178,7 @@ def run_annotator(conn, path, name: str, lock_timeout: float, pause: str) -> Non
     conn.send("ready")
     conn.recv()
     try:
-        nwb.annotate(path, 5 * pq.ms, 200 * pq.ms, name=name, lock_timeout=lock_timeout, random_state=0, **TINY)
+        nwb.annotate(path, 5 * pq.ms, 200 * pq.ms, 1, name=name, lock_timeout=lock_timeout, random_state=0, **TINY)
     except FileLockedError as err:
         conn.send(f"locked: {err}")
         sys.exit(3)
@@ -339,7 +339,7 @@ def test_bad_timeouts(nwb_path, timeout, error):
         with file_lock(nwb_path, timeout=timeout):
             pass  # pragma: no cover
     with pytest.raises(error, match="lock_timeout"):
-        nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, lock_timeout=timeout)
+        nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, 1, lock_timeout=timeout)
     with pytest.raises(error, match="^lock_timeout"):  # named as the caller wrote it, not file_lock's "timeout"
         with safe_write(nwb_path, lock_timeout=timeout):
             pass  # pragma: no cover
@@ -505,7 +505,7 @@ def test_stale_temporaries_of_dead_processes_here_are_removed(tmp_path, caplog):
 
 def test_the_next_annotate_removes_a_stale_temporary(nwb_path):
     fakes = fake_temporaries(nwb_path)
-    nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, name="next", random_state=0, **TINY)
+    nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, 1, name="next", random_state=0, **TINY)
     assert events(nwb_path) == {"next"}
     assert not fakes["dead"].exists()
     assert fakes["live"].exists() and fakes["other_host"].exists() and fakes["old_name"].exists()
@@ -663,13 +663,13 @@ def test_a_file_open_for_writing_is_reported_locked_not_unreadable(nwb_path, chi
     writer = children(WRITER, nwb_path)
     writer.expect("open")
     original = nwb_path.read_bytes()
-    for call in (lambda: nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, **TINY),
+    for call in (lambda: nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, 1, **TINY),
                  lambda: nwb.read_units(nwb_path), lambda: nwb.read_detections(nwb_path)):
         with pytest.raises(FileLockedError, match=r"is locked by another process \(HDF5 file lock"):
             call()
     assert nwb_path.read_bytes() == original and leftovers(nwb_path.parent) == []
     # with a lock timeout, annotate waits for the writer to close the file
     threading.Timer(0.3, writer.go).start()
-    nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, name="after", random_state=0, lock_timeout=30, **TINY)
+    nwb.annotate(nwb_path, 5 * pq.ms, 200 * pq.ms, 1, name="after", random_state=0, lock_timeout=30, **TINY)
     assert writer.wait() == 0
     assert events(nwb_path) == {"after"}

@@ -43,7 +43,7 @@ def session_b(session_a):
 
 @pytest.fixture(scope="module")
 def fitted(session_a):
-    return detect(session_a.spiketrains, BIN, WIDTH, random_state=0, device="cpu", **FAST)
+    return detect(session_a.spiketrains, BIN, WIDTH, n_patterns=1, random_state=0, device="cpu", **FAST)
 
 
 @pytest.fixture(scope="module")

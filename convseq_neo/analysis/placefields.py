@@ -209,7 +209,10 @@ def rate_maps(spiketrains, movement: TrackMovement, direction: int, *, n_positio
     occupancy_s = np.bincount(position_bin[running], minlength=n_position_bins) * movement.sampling_period_s
     counts = np.zeros((len(trains), n_position_bins))
     for row, train in enumerate(trains):
-        samples = movement.sample_index(train.times.rescale(pq.s).magnitude)
+        times_s = train.times.rescale(pq.s).magnitude
+        # spikes outside the tracked span have no position: leave them out (clipping would pile them on an end)
+        end_s = movement.t_start_s + movement.n_samples * movement.sampling_period_s
+        samples = movement.sample_index(times_s[(times_s >= movement.t_start_s) & (times_s < end_s)])
         samples = samples[running[samples]]
         counts[row] = np.bincount(position_bin[samples], minlength=n_position_bins)
 
@@ -388,8 +391,9 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
 
     Parameters
     ----------
-    result : DetectionResult
-        From :func:`convseq_neo.detect` on ``spiketrains``.
+    result : DetectionResult or MultiScaleResult
+        From :func:`convseq_neo.detect` on ``spiketrains`` (with its time scale given or
+        searched).
     spiketrains : list of neo.SpikeTrain, SpikeTrainList or neo.Segment
         The trains the patterns were learned on, same order.
     movement : TrackMovement
@@ -403,7 +407,8 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
     pandas.DataFrame
         Columns ``pattern``, ``direction``, ``n_members``, ``n_with_field``, ``n_occurrences``,
         ``n_increasing``, ``n_decreasing``, ``n_not_running``, ``rho``, ``pvalue``. ``rho`` and
-        ``pvalue`` are NaN where the direction is undecided or fewer than 3 members have a field.
+        ``pvalue`` are NaN where the direction is undecided, fewer than 3 members have a field, or
+        their lags or field positions are all equal.
 
     Examples
     --------
@@ -419,9 +424,9 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
     if not isinstance(movement, TrackMovement):
         raise TypeError(f"movement must be a TrackMovement (from track_movement), got {type(movement).__name__}")
     trains = as_spiketrains(spiketrains)
-    if len(trains) != result.raster.n_neurons:
-        raise ValueError(f"spiketrains holds {len(trains)} neurons but result was computed on "
-                         f"{result.raster.n_neurons}")
+    n_neurons = len(result.unit_names)
+    if len(trains) != n_neurons:
+        raise ValueError(f"spiketrains holds {len(trains)} neurons but result was computed on {n_neurons}")
     rng = check_random_state(random_state)
     fields = {}
     rows = []
@@ -439,10 +444,12 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
             table = fields[direction].iloc[pattern.neurons]
             with_field = table["has_field"].to_numpy()
             row["n_with_field"] = int(with_field.sum())
-            if with_field.sum() >= 3:
-                test = order_correlation_test(np.asarray(pattern.lags.magnitude)[with_field],
-                                              table["field_position"].to_numpy()[with_field], direction,
-                                              n_permutations=n_permutations, random_state=rng)
+            lags = np.asarray(pattern.lags.magnitude)[with_field]
+            positions = table["field_position"].to_numpy()[with_field]
+            # tied lags or fields (all equal) define no rank correlation: rho and p stay NaN
+            if with_field.sum() >= 3 and np.ptp(lags) > 0 and np.ptp(positions) > 0:
+                test = order_correlation_test(lags, positions, direction, n_permutations=n_permutations,
+                                              random_state=rng)
                 row["rho"], row["pvalue"] = test.rho, test.pvalue
         rows.append(row)
     return pd.DataFrame(rows)

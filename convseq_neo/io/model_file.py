@@ -143,7 +143,7 @@ class SavedModel:
                 f"bin_size={self._bin_size_s * 1e3:g} ms, width={float(self.width) * 1e3:g} ms)")
 
     def find(self, spiketrains, *, t_start=None, t_stop=None, intervals=None, segment_index=None,
-             random_state=None) -> DetectionResult:
+             random_state=None, warp=None):
         """Find the learned patterns in a recording of the same neurons (see :meth:`DetectionResult.find`).
 
         Parameters
@@ -160,16 +160,29 @@ class SavedModel:
             For a Block or sorting with several segments: search only this one.
         random_state : int, numpy.random.Generator or None
             Seeds the surrogates (default: the saved model's ``random_state``).
+        warp : float or sequence of float, optional
+            Compression factors, as in :meth:`DetectionResult.find
+            <convseq_neo.result.DetectionResult.find>` (``10``: ten times faster).
 
         Returns
         -------
-        DetectionResult
+        DetectionResult or MultiScaleResult
             For the new recording (``thresholds`` is None); equal to what the result the model
-            was saved from returns for the same arguments.
+            was saved from returns for the same arguments (a
+            :class:`~convseq_neo.multiscale.MultiScaleResult` for several ``warp`` factors).
         """
-        return _apply_model(self.model, self._bin_size_s, self.n_neurons, spiketrains, t_start=t_start,
-                            t_stop=t_stop, intervals=intervals, segment_index=segment_index,
-                            random_state=random_state, unit_names=self.unit_names)
+        from convseq_neo.result import check_warp
+
+        search = dict(t_start=t_start, t_stop=t_stop, intervals=intervals, segment_index=segment_index,
+                      random_state=random_state, unit_names=self.unit_names)
+        warps = check_warp(warp)
+        if warps is None or np.ndim(warp) == 0:
+            return _apply_model(self.model, self._bin_size_s, self.n_neurons, spiketrains,
+                                warp=None if warps is None else warps[0], **search)
+        from convseq_neo.multiscale import _warped_search
+
+        patterns = [(k, k) for k in range(int(self.model.filters_.shape[0]))]
+        return _warped_search([(self.model, self._bin_size_s, self.n_neurons, patterns)], spiketrains, warps, search)
 
     def save(self, path, *, overwrite: bool = False) -> Path:
         """Write this model to a model file (see :func:`save_model`)."""
@@ -585,6 +598,10 @@ def model_from_nwb(path_or_nwbfile, name: str = "convseq", module: str | None = 
     stored = read_detections(path, name=name, module=module)
     params = dict(stored.parameters)
     if "bin_size_s" not in params:
+        if params.get("search") == "scales":
+            raise ValueError(f"{where} stores a search over time scales, whose patterns differ in bin size: one model "
+                             "cannot be rebuilt from it. Save each window's model from the result instead "
+                             "(result.results[i].save_model(path)), or annotate with an explicit bin_size and width")
         raise ValueError(f"{where} stores no parameter record with the bin size: the model cannot be rebuilt")
     bin_size_s = float(params["bin_size_s"])
     filters = np.asarray(stored.filters)

@@ -6,7 +6,11 @@
 * :func:`annotate` detects on the file's units and stores the result: the occurrences as a core
   ``pynwb.event.EventsTable`` under ``/events``, the patterns and the run's parameters as two
   DynamicTables in ``processing[module]`` and, by default, the occurrences once more as a
-  ``TimeIntervals`` table under ``/intervals`` for readers that do not know EventsTable. Existing
+  ``TimeIntervals`` table under ``/intervals`` for readers that do not know EventsTable. With no
+  time scale given (the defaults ``bin_size="auto"``, ``width="auto"``, ``n_patterns="auto"``)
+  the time scale and the number of patterns are searched (:func:`convseq_neo.detect`), every
+  pattern and occurrence is stored with its own ``bin_size`` and ``width``, and the fits tried
+  go to a search table next to the patterns. Existing
   data is never modified: the file is updated through
   :func:`convseq_neo.io.safe_write.safe_write` (a verified temporary copy in the same directory,
   moved over the original with :func:`os.replace`), so a crash at any point leaves the original
@@ -69,39 +73,73 @@ Layout written by :func:`annotate` (``name="convseq"``)
 ``/events/convseq`` (EventsTable), one row per significant occurrence:
     ``timestamp`` (onset, s), ``duration`` (offset - onset, s: an event spans ``[timestamp,
     timestamp + duration]`` as a Neo Epoch does), ``center`` (s), ``pattern`` (DynamicTableRegion
-    into the patterns table), ``peak`` and ``pvalue``. ``source_description`` is one short phrase:
-    the algorithm, the package version and the main parameters, e.g. ``"convSeq (convseq_neo
-    0.1.0): 2 patterns, bin 5 ms, width 200 ms, alpha 0.05, n_surrogates 200; every parameter in
-    /processing/ecephys/convseq_parameters"``. :func:`read_events` reads it as a flat DataFrame.
+    into the patterns table), ``peak``, ``pvalue``, and the occurrence's time scale: ``bin_size``
+    and ``width`` (s; its pattern's, the same for every row of a run with an explicit width).
+    ``source_description`` is one short phrase: the algorithm, the package version and the main
+    parameters, e.g. ``"convSeq (convseq_neo 0.1.0): 2 patterns, bin 5 ms, width 200 ms, alpha
+    0.05, n_surrogates 200; every parameter in /processing/ecephys/convseq_parameters"`` (a search:
+    ``"1 pattern, time scale searched (2 windows, 100-300 ms), alpha 0.05, ..."``).
+    :func:`read_events` reads it as a flat DataFrame.
 ``/processing/<module>/convseq_patterns`` (DynamicTable), one row per learned pattern:
     ``units`` (ragged DynamicTableRegion into the Units table, members ordered by lag), ``lags``
     (ragged, s relative to the occurrence centre), ``scores`` and ``pvalues`` (ragged, membership),
     ``n_occurrences``, ``analyzed_units`` (ragged DynamicTableRegion: the units the detector saw,
-    in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units) and
+    in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units),
     ``filter`` (patterns x analyzed units x window bins; column ``j`` is the lag ``(j - W // 2) *
-    bin_size`` from the window centre).
+    bin_size`` from the window centre) and the pattern's time scale: ``bin_size``, ``width`` (s)
+    and ``width_bins`` (its ``W``). Patterns of several time scales have windows of different
+    lengths: ``filter`` is as long as the longest, a pattern's columns from its ``width_bins`` on
+    being NaN.
 ``/processing/<module>/convseq_parameters`` (DynamicTable), one row per parameter of the run:
     ``parameter`` (its name) and ``value`` (its value as JSON text: ``0.05``, ``"crossfit"``,
     ``true``, ``null``), sorted by name: the flat record of ``DetectionResult.parameters``
     (package version included). Core pynwb reads it (``to_dataframe()``); no extension is
-    needed. :func:`read_detections` returns it as the dict ``parameters``.
+    needed. :func:`read_detections` returns it as the dict ``parameters``. A run that searched
+    the number of patterns at an explicit width adds ``n_patterns_asked`` (``"auto"``) and
+    ``max_patterns``; the fits it tried are in the search table (so the JSON
+    ``n_patterns_search`` of the result is not repeated here). When the time scale was searched
+    the record is the search's (:attr:`MultiScaleResult.parameters
+    <convseq_neo.multiscale.MultiScaleResult>`: ``search``, ``n_scales``, ``scales_width_s``,
+    ``scales_bin_size_s``, ``alpha`` for the whole search and ``alpha_per_scale``,
+    ``n_patterns_asked``, ``max_patterns``, ``n_fits``, ``recording_*``, ``n_patterns_kept`` and
+    ``n_occurrences``),
+    with the seed given (``random_state``), the options every fit shared (``max_epochs``,
+    ``n_surrogates``, ..., the package version) and, when no pattern was kept, the analysed
+    units' rows (``analyzed_units``, JSON); what differs between the windows (bin size, width,
+    each fit's seed and ``alpha``, ``pattern_offsets_bins``, ...) is in the scales table.
+``/processing/<module>/convseq_search`` (DynamicTable; an automatic run only), one row per fit
+    and pattern tried, with its held-out evidence: the columns of
+    :attr:`MultiScaleResult.search <convseq_neo.multiscale.MultiScaleResult>` (``scale``,
+    ``bin_size``, ``width``, ``width_bins``, ``warp``, ``n_patterns``, ``pattern``,
+    ``n_occurrences``, ``n_members``, ``min_pvalue``, ``alpha``, ``seconds``, ``chosen``,
+    ``kept``: the row of the patterns table or -1, ``note``: why not). :func:`read_detections`
+    returns it as ``search``.
+``/processing/<module>/convseq_scales`` (DynamicTable; a search over time scales only), one row
+    per scale searched and parameter: ``scale``, ``parameter``, ``value`` (JSON text): the full
+    record of the fit kept at each scale. :func:`read_detections` returns it as
+    ``scale_parameters`` (one dict per scale, finest first).
 ``/intervals/convseq_occurrences`` (TimeIntervals; ``mirror_intervals=True``, the default):
     the same occurrences for readers that know ``TimeIntervals`` but not the newer EventsTable
     (pynapple's NWB loader, NWB Widgets, MATLAB's matnwb before EventsTable): ``start_time``
     (onset), ``stop_time`` (offset), ``pattern`` (plain integer), ``center``, ``peak``,
-    ``pvalue``, in time order (the order NWB asks of ``TimeIntervals``); ``id`` is the row of
+    ``pvalue``, ``bin_size``, ``width``, in time order (the order NWB asks of ``TimeIntervals``); ``id`` is the row of
     the occurrence in ``/events/convseq``. It is a copy for convenience:
     ``/events/convseq`` stays the reference. A run without any occurrence writes no mirror (NWB
     best practice has no empty tables).
 
 Files written by convseq_neo 0.1.0 have no parameters table and no intervals mirror; their
-``source_description`` holds every parameter as JSON after ``parameters (JSON): ``.
-:func:`read_detections` reads both layouts.
+``source_description`` holds every parameter as JSON after ``parameters (JSON): ``. Files
+written before the automatic search have no ``bin_size``/``width`` columns (one time scale per
+run). :func:`read_detections` reads every layout, and gives the occurrences and patterns of a
+run without those columns its recorded ``bin_size_s`` and ``width_s``.
 
 nwbinspector finds nothing to report in these tables, with two exceptions at its lowest level
 (BEST_PRACTICE_SUGGESTION) that do not apply: ``check_single_row`` when one pattern is learned
 (the patterns table then has one row) and ``check_column_binary_capability`` when the
 occurrences use exactly two patterns (it suggests turning the ``pattern`` column into booleans).
+A search that kept no pattern stores empty events and patterns tables (the parameters and search
+tables say what was tried, and a re-run of :func:`annotate_many` finds it), which nwbinspector
+reports as empty tables.
 """
 
 from __future__ import annotations
@@ -133,6 +171,7 @@ from convseq_neo.result import OCCURRENCE_COLUMNS, DetectionResult
 
 if TYPE_CHECKING:  # pragma: no cover - bound on first access (see __getattr__ at the end)
     from convseq_neo.io.nwb_batch import annotate_many
+    from convseq_neo.multiscale import MultiScaleResult
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +179,8 @@ logger = logging.getLogger(__name__)
 _LAST_SPIKE_MARGIN_S = 1e-6
 
 __all__ = ["read_units", "annotate", "annotate_many", "read_detections", "read_events", "read_intervals",
-           "StoredDetections", "PATTERNS_SUFFIX", "PARAMETERS_SUFFIX", "OCCURRENCES_SUFFIX", "REMOTE_SCHEMES"]
+           "StoredDetections", "PATTERNS_SUFFIX", "PARAMETERS_SUFFIX", "OCCURRENCES_SUFFIX", "SEARCH_SUFFIX",
+           "SCALES_SUFFIX", "SCALE_COLUMNS", "REMOTE_SCHEMES"]
 
 #: The patterns table of a run named ``name`` is ``name + PATTERNS_SUFFIX``.
 PATTERNS_SUFFIX = "_patterns"
@@ -148,8 +188,14 @@ PATTERNS_SUFFIX = "_patterns"
 PARAMETERS_SUFFIX = "_parameters"
 #: The TimeIntervals mirror of a run's occurrences is ``/intervals/<name + OCCURRENCES_SUFFIX>``.
 OCCURRENCES_SUFFIX = "_occurrences"
+#: The fits an automatic run tried: ``name + SEARCH_SUFFIX`` (next to the patterns table).
+SEARCH_SUFFIX = "_search"
+#: The record of the fit kept at each time scale of a search: ``name + SCALES_SUFFIX`` (next to the patterns table).
+SCALES_SUFFIX = "_scales"
 #: URL schemes that are streamed rather than opened as local paths.
 REMOTE_SCHEMES = ("http://", "https://", "s3://")
+#: The columns of the occurrences (events and intervals tables) that give each occurrence's time scale, in s.
+SCALE_COLUMNS = ("bin_size", "width")
 #: Where convseq_neo 0.1.0 put the parameters: as JSON after this marker in the EventsTable's source_description.
 _PARAMETERS_MARKER = "parameters (JSON): "
 _REMOTE_INSTALL = 'pip install "convseq_neo[remote]"'
@@ -700,7 +746,7 @@ def _clashes(nwbfile, module: str, name: str, mirror: bool = True) -> list[str]:
         found.append(f"an events table '/events/{name}'")
     if module in nwbfile.processing:
         interfaces = nwbfile.processing[module].data_interfaces
-        for suffix in (PATTERNS_SUFFIX, PARAMETERS_SUFFIX):
+        for suffix in (PATTERNS_SUFFIX, PARAMETERS_SUFFIX, SEARCH_SUFFIX, SCALES_SUFFIX):
             if name + suffix in interfaces:
                 found.append(f"a table '/processing/{module}/{name}{suffix}'")
     if mirror and name + OCCURRENCES_SUFFIX in _time_intervals_tables(nwbfile):
@@ -716,22 +762,121 @@ def _check_name(name, argument: str) -> str:
     return name
 
 
-def _source_description(result: DetectionResult, module: str, name: str) -> str:
+def _source_description(stored: _Storable, module: str, name: str) -> str:
     """One short phrase: the algorithm, the version and the main parameters (all of them are in the parameters
     table)."""
-    params = result.parameters
+    params = stored.parameters
     software = str(params.get("software", "convseq_neo"))
-    k = int(params.get("n_patterns", result.n_patterns))
+    k = int(params.get("n_patterns", len(stored.patterns)))
     main = [f"{k} pattern{'s' if k != 1 else ''}"]
-    for key, label in (("bin_size_s", "bin"), ("width_s", "width")):
-        if isinstance(params.get(key), (int, float)):
-            main.append(f"{label} {params[key] * 1e3:g} ms")
+    if stored.searched:  # several time scales: the windows searched, not one bin and width
+        widths = json.loads(params["scales_width_s"]) if isinstance(params.get("scales_width_s"), str) else []
+        if widths:
+            span = (f"{widths[0] * 1e3:g}" + (f"-{widths[-1] * 1e3:g}" if len(widths) > 1 else "") + " ms")
+            main.append(f"time scale searched ({len(widths)} window{'s' if len(widths) != 1 else ''}, {span})")
+    else:
+        for key, label in (("bin_size_s", "bin"), ("width_s", "width")):
+            if isinstance(params.get(key), (int, float)):
+                main.append(f"{label} {params[key] * 1e3:g} ms")
     for key, label in (("alpha", "alpha"), ("n_surrogates", "n_surrogates")):
         if key in params:
             main.append(f"{label} {params[key]:g}" if isinstance(params[key], (int, float)) else
                         f"{label} {params[key]}")
     return (f"convSeq ({software}): {', '.join(main)}; every parameter in "
             f"/processing/{module}/{name}{PARAMETERS_SUFFIX}")
+
+
+#: Parameters of one fit that the record of an automatic search keeps per scale only (in ``scale_parameters``):
+#: they describe one window, one seed or one fit's outcome, not the whole search.
+_PER_FIT_PARAMETERS = frozenset({"bin_size_s", "width_s", "width_bins", "width", "guard_bins", "t_start_s",
+                                 "t_stop_s", "n_patterns", "n_patterns_search", "n_occurrences", "alpha",
+                                 "random_state", "pattern_offsets_bins", "lag_tolerance_used"})
+_MISSING = object()
+
+
+def _common_fit_parameters(records: list) -> dict:
+    """The parameters every fit of a search shares (the run's options, the software, the units), without those of
+    :data:`_PER_FIT_PARAMETERS`: the part of the per-scale records that the search's record holds once."""
+    if not records:
+        return {}
+    first, others = records[0], records[1:]
+    return {key: value for key, value in first.items() if key not in _PER_FIT_PARAMETERS
+            and all(other.get(key, _MISSING) == value for other in others)}
+
+
+def _searched_parameters(common: dict, search: dict, *, random_state) -> dict:
+    """The stored record of an automatic time-scale search: what every fit shares, then the search's own record
+    (:attr:`MultiScaleResult.parameters <convseq_neo.multiscale.MultiScaleResult>`) and the seed given (each fit's
+    own seed, and the rest of each scale's full record, go to the scales table)."""
+    from convseq_neo.result import _flat
+
+    return {**common, **search, "random_state": _flat(random_state)}
+
+
+@dataclass
+class _Storable:
+    """What :func:`annotate` stores of a result, whether one fit (:class:`DetectionResult`) or a time-scale search
+    (:class:`~convseq_neo.multiscale.MultiScaleResult`): the patterns numbered as stored, their membership, the
+    occurrences with each one's scale, each pattern's bin size and window, the record, the fits tried."""
+
+    patterns: list
+    membership: pd.DataFrame
+    occurrences: pd.DataFrame
+    bin_size_s: np.ndarray
+    width_bins: np.ndarray
+    parameters: dict
+    search: pd.DataFrame | None
+    searched: bool  # several time scales were searched (the record is the search's)
+    scale_records: list | None = None  # then: the full record of the fit kept at each scale, finest first
+
+
+def _storable(result, rows: np.ndarray, *, random_state=None, n_patterns=1, max_patterns=None) -> _Storable:
+    """The :class:`_Storable` view of ``result``; completes ``result.parameters`` with what the record of an
+    automatic run adds (``n_patterns_asked``, ``max_patterns``; for a search also what every fit shared and the
+    seed), so that what ``annotate`` returns is what the parameters table holds. ``n_patterns_search`` (the
+    occurrences of each fit of a search over the number of patterns, JSON of a dict) leaves the record: the search
+    table holds the same, row by row, and nwbinspector reports text that holds a dict. A search that kept no
+    pattern records the analysed units' rows (``rows``) as ``analyzed_units`` (JSON list): the patterns table, which
+    holds them otherwise, has no row."""
+    from convseq_neo.multiscale import MultiScaleResult
+    from convseq_neo.scale_search import _is_auto
+
+    if isinstance(result, MultiScaleResult):
+        pattern_map = result.pattern_map
+        frames = []
+        for row in pattern_map.itertuples(index=False):
+            table = result.results[int(row.scale)].membership
+            part = table[table["pattern"] == int(row.local_pattern)].copy()
+            part["pattern"] = int(row.pattern)
+            frames.append(part)
+        membership = (pd.concat(frames, ignore_index=True) if frames else
+                      pd.DataFrame(columns=["pattern", "neuron", "name", "score", "pvalue", "member", "lag"]))
+        width_bins = np.array([int(result.results[int(s)].model.width) for s in pattern_map["scale"]], dtype=np.int64)
+        bin_size_s = pattern_map["bin_size"].to_numpy(float)
+        occurrences = result.occurrences[list(OCCURRENCE_COLUMNS) + ["bin_size", "width"]].reset_index(drop=True)
+        records = [dict(fit.parameters) for fit in result.results]
+        result.parameters.update(_searched_parameters(_common_fit_parameters(records), dict(result.parameters),
+                                                      random_state=random_state))
+        if not result.n_patterns:
+            result.parameters["analyzed_units"] = json.dumps(np.asarray(rows, dtype=np.int64).tolist())
+        return _Storable(list(result.patterns), membership, occurrences, bin_size_s, width_bins, result.parameters,
+                         result.search, True, records)
+    bin_size = float(result.raster.bin_size_s)
+    width = int(result.model.width)
+    occurrences = result.occurrences[list(OCCURRENCE_COLUMNS)].copy()
+    occurrences["bin_size"] = bin_size
+    occurrences["width"] = bin_size * width
+    search = getattr(result, "pattern_search", None)
+    if search is not None and {"chosen", "kept", "pattern"} <= set(search.columns):
+        search = search.copy()  # the kept fit's patterns are the stored ones, numbered as in that fit
+        search.loc[search["chosen"], "kept"] = search.loc[search["chosen"], "pattern"]
+    if _is_auto(n_patterns):  # the number of patterns was searched: the search table holds the evidence
+        result.parameters.update(n_patterns_asked="auto", max_patterns=int(max_patterns))
+        if search is not None:
+            result.parameters.pop("n_patterns_search", None)
+    k = result.n_patterns
+    return _Storable(list(result.patterns), result.membership, occurrences, np.full(k, bin_size),
+                     np.full(k, width, dtype=np.int64), result.parameters, search, False)
 
 
 def _json_value(value):
@@ -741,17 +886,89 @@ def _json_value(value):
     return str(value)  # a Quantity as "0.005 s"
 
 
-def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: str, module: str = "ecephys",
+#: Descriptions of the columns of the search table (``<name>_search``), one row per fit and pattern tried.
+_SEARCH_COLUMNS = {
+    "scale": "index of the time scale searched (0: the finest)",
+    "bin_size": "bin size of the fit (s)",
+    "width": "filter window of the fit (s)",
+    "width_bins": "filter window of the fit (bins)",
+    "warp": "compression factor (1: as learned)",
+    "n_patterns": "number of patterns of the fit",
+    "pattern": "the pattern within that fit",
+    "n_occurrences": "its significant cross-fitted (held-out) occurrences",
+    "n_members": "its member units",
+    "min_pvalue": "its smallest occurrence p-value (NaN: no occurrence)",
+    "alpha": "the level the fit was tested at (alpha divided by the number of time scales searched)",
+    "seconds": "time the fit took (s)",
+    "chosen": "whether this fit is the one kept at its time scale",
+    "kept": "the pattern's row in the patterns table, or -1: not kept (see note)",
+    "note": "why a pattern was not kept, or why the search at that scale stopped",
+}
+
+
+def _search_table(search: pd.DataFrame, name: str, module: str):
+    """The fits an automatic run tried (:attr:`MultiScaleResult.search`, or the ``pattern_search`` of a search over
+    the number of patterns) as a DynamicTable, one row per fit and pattern."""
+    from hdmf.common import DynamicTable, VectorData
+
+    columns = []
+    for column in search.columns:
+        values = search[column]
+        if pd.api.types.is_bool_dtype(values):
+            data = values.to_numpy(bool)
+        elif pd.api.types.is_integer_dtype(values):
+            data = values.to_numpy(np.int64)
+            if len(data) and data.min() >= 0 and data.max() <= 255:
+                # one byte (as the intervals mirror's pattern column): nwbinspector suggests booleans for an
+                # integer column holding only 0 and 1, which the scale of a two-scale search does
+                data = data.astype(np.uint8)
+        elif pd.api.types.is_float_dtype(values):
+            data = values.to_numpy(float)
+        else:
+            data = [str(v) for v in values]
+        columns.append(VectorData(name=str(column), description=_SEARCH_COLUMNS.get(column, str(column)), data=data))
+    return DynamicTable(name=name + SEARCH_SUFFIX,
+                        description=f"every fit the automatic convSeq run stored in /events/{name} tried, one row per "
+                        f"fit and pattern, with its held-out evidence; kept = row of /processing/{module}/{name}"
+                        f"{PATTERNS_SUFFIX}", columns=columns, id=np.arange(len(search), dtype=np.int64))
+
+
+def _scales_table(records: list, name: str, module: str):
+    """The full parameter record of the fit kept at each time scale of a search, as a DynamicTable: one row per
+    (scale, parameter), the value as JSON text, as in the parameters table."""
+    from hdmf.common import DynamicTable, VectorData
+
+    scales, keys, values = [], [], []
+    for index, record in enumerate(records):
+        for key in sorted(record):
+            scales.append(index)
+            keys.append(key)
+            values.append(json.dumps(record[key], default=_json_value))
+    return DynamicTable(
+        name=name + SCALES_SUFFIX,
+        description=f"the parameter record of the fit kept at each time scale the convSeq run stored in "
+        f"/events/{name} searched (one row per scale and parameter; value as JSON text); the run's own record is "
+        f"/processing/{module}/{name}{PARAMETERS_SUFFIX}",
+        columns=[VectorData(name="scale", description="index of the time scale (0: the finest), as in the search "
+                            "table", data=np.asarray(scales, dtype=np.uint8 if len(records) <= 255 else np.int64)),
+                 VectorData(name="parameter", description="parameter name", data=keys),
+                 VectorData(name="value", description="parameter value as JSON text (numbers, strings in double "
+                            "quotes, true/false, null)", data=values)],
+        id=np.arange(len(keys), dtype=np.int64))
+
+
+def _build_tables(stored: _Storable, units_table, rows: np.ndarray, name: str, module: str = "ecephys",
                   mirror: bool = True):
-    """The patterns and parameters DynamicTables, the EventsTable and (``mirror``) the TimeIntervals copy of the
-    occurrences (else None), built column-wise."""
+    """The patterns and parameters DynamicTables, the EventsTable, (``mirror``) the TimeIntervals copy of the
+    occurrences (else None) and the list of further tables of an automatic run (the search table; for a search
+    over time scales also the scales table), built column-wise."""
     from hdmf.common import DynamicTable, DynamicTableRegion, VectorData, VectorIndex
     from pynwb.epoch import TimeIntervals
     from pynwb.event import DurationVectorData, EventsTable, TimestampVectorData
 
-    n_patterns = result.n_patterns
-    member_rows = [rows[p.neurons] for p in result.patterns]
-    bounds = np.cumsum([p.size for p in result.patterns]).astype(np.int64)
+    n_patterns = len(stored.patterns)
+    member_rows = [rows[p.neurons] for p in stored.patterns]
+    bounds = np.cumsum([p.size for p in stored.patterns]).astype(np.int64)
 
     def ragged(column: str, description: str, values: list, table=None):
         flat = np.concatenate(values) if values else np.zeros(0)
@@ -763,22 +980,34 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
         return [data, VectorIndex(name=f"{column}_index", data=bounds if column != "analyzed_units" else
                                   np.arange(1, n_patterns + 1, dtype=np.int64) * rows.size, target=data)]
 
-    membership = result.membership
+    membership = stored.membership
     grid = {}
     for column in ("score", "pvalue", "lag"):
         grid[column] = membership.pivot(index="pattern", columns="neuron", values=column).reindex(
-            index=range(n_patterns), columns=range(rows.size)).to_numpy(float)
-    width_bins = int(result.model.width)
+            index=range(n_patterns), columns=range(rows.size)).to_numpy(float) if len(membership) else \
+            np.zeros((0, rows.size))
+    bin_size_s, width_bins = stored.bin_size_s, stored.width_bins
+    longest = int(width_bins.max()) if n_patterns else 0
+    filters = np.full((n_patterns, rows.size, longest), np.nan)
+    for k, pattern in enumerate(stored.patterns):  # a pattern of a shorter window is padded with NaN on the right
+        filters[k, :, :int(width_bins[k])] = np.asarray(pattern.filter, dtype=float)
+    if n_patterns and np.unique(width_bins).size == 1 and np.unique(bin_size_s).size == 1:
+        filter_description = (f"learned filter (analysed units x {longest} bins; column j is the lag (j - "
+                              f"{longest // 2}) * {bin_size_s[0]:g} s from the window centre; rows sum to 1)")
+    else:  # patterns of several time scales
+        filter_description = ("learned filter (analysed units x window bins of the pattern's own scale: column j is "
+                              "the lag (j - width_bins // 2) * bin_size from the window centre; rows sum to 1; "
+                              "columns from width_bins on are NaN, padding to the longest window)")
     columns = [
         *ragged("units", "member units of the pattern (rows of the Units table), ordered by lag", member_rows,
                 units_table),
         *ragged("lags", "each member's expected spike time relative to the occurrence centre, in seconds",
-                [p.lags.rescale(pq.s).magnitude for p in result.patterns]),
-        *ragged("scores", "membership z-scores of the members", [p.scores for p in result.patterns]),
+                [p.lags.rescale(pq.s).magnitude for p in stored.patterns]),
+        *ragged("scores", "membership z-scores of the members", [p.scores for p in stored.patterns]),
         *ragged("pvalues", "membership p-values of the members (Sidak over lags)",
-                [p.pvalues for p in result.patterns]),
+                [p.pvalues for p in stored.patterns]),
         VectorData(name="n_occurrences", description="number of significant occurrences",
-                   data=np.array([p.n_occurrences for p in result.patterns], dtype=np.int64)),
+                   data=np.array([p.n_occurrences for p in stored.patterns], dtype=np.int64)),
         *ragged("analyzed_units", "the units the detector analysed (rows of the Units table), in the order of the "
                 "all_* and filter columns", [rows] * n_patterns, units_table),
         VectorData(name="all_scores", description="membership z-score of every analysed unit",
@@ -786,14 +1015,19 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
         VectorData(name="all_pvalues", description="membership p-value of every analysed unit", data=grid["pvalue"]),
         VectorData(name="all_lags", description="lag (s, relative to the centre) of every analysed unit; NaN where "
                    "it never fired near an occurrence", data=grid["lag"]),
-        VectorData(name="filter", description=f"learned filter (analysed units x {width_bins} bins; column j is the "
-                   f"lag (j - {width_bins // 2}) * {result.raster.bin_size_s:g} s from the window centre; rows sum "
-                   "to 1)", data=np.stack([np.asarray(p.filter, dtype=float) for p in result.patterns])),
+        VectorData(name="filter", description=filter_description, data=filters),
+        VectorData(name="bin_size", description="bin size the pattern was learned at (s)",
+                   data=np.asarray(bin_size_s, dtype=float)),
+        VectorData(name="width", description="filter window the pattern was learned at: the longest sequence it "
+                   "spans (s)", data=np.asarray(bin_size_s * width_bins, dtype=float)),
+        VectorData(name="width_bins", description="filter window in bins (the filter's own columns)",
+                   data=np.asarray(width_bins, dtype=np.int64)),
     ]
     patterns = DynamicTable(name=name + PATTERNS_SUFFIX, description="convSeq patterns: member units, lags, "
-                            "membership and learned filters (one row per pattern; id = pattern index)",
+                            "membership, learned filters and time scale (one row per pattern; id = pattern index)",
                             columns=columns, id=np.arange(n_patterns, dtype=np.int64))
-    keys = sorted(result.parameters)
+    record = stored.parameters
+    keys = sorted(record)
     parameters = DynamicTable(
         name=name + PARAMETERS_SUFFIX,
         description=f"every parameter of the convSeq run stored in /events/{name} (one row per parameter; value as "
@@ -801,14 +1035,16 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
         columns=[VectorData(name="parameter", description="parameter name", data=keys),
                  VectorData(name="value", description="parameter value as JSON text (numbers, strings in double "
                             "quotes, true/false, null)",
-                            data=[json.dumps(result.parameters[key], default=_json_value) for key in keys])],
+                            data=[json.dumps(record[key], default=_json_value) for key in keys])],
         id=np.arange(len(keys), dtype=np.int64))
-    occ = result.occurrences
+    occ = stored.occurrences
     onset, offset = occ["onset"].to_numpy(float), occ["offset"].to_numpy(float)
+    scale_columns = [("bin_size", "bin size of the occurrence's pattern (s)"),
+                     ("width", "filter window of the occurrence's pattern (s)")]
     events = EventsTable(
         name=name, description="convSeq sequence occurrences: each event spans [timestamp, timestamp + duration] "
         "= [onset, offset], from the earliest to the latest member's expected spike time",
-        source_description=_source_description(result, module, name),
+        source_description=_source_description(stored, module, name),
         columns=[
             TimestampVectorData(name="timestamp", description="occurrence onset (s)", data=onset),
             DurationVectorData(name="duration", description="offset - onset (s)", data=offset - onset),
@@ -819,6 +1055,8 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
             VectorData(name="peak", description="tested response height", data=occ["peak"].to_numpy(float)),
             VectorData(name="pvalue", description="uncorrected p-value (all passed Benjamini-Hochberg at alpha)",
                        data=occ["pvalue"].to_numpy(float)),
+            *[VectorData(name=column, description=text, data=occ[column].to_numpy(float))
+              for column, text in scale_columns],
         ],
         id=np.arange(len(occ), dtype=np.int64))
     intervals = None
@@ -841,9 +1079,16 @@ def _build_tables(result: DetectionResult, units_table, rows: np.ndarray, name: 
                 VectorData(name="peak", description="tested response height", data=occ["peak"].to_numpy(float)[order]),
                 VectorData(name="pvalue", description="uncorrected p-value (all passed Benjamini-Hochberg at alpha)",
                            data=occ["pvalue"].to_numpy(float)[order]),
+                *[VectorData(name=column, description=text, data=occ[column].to_numpy(float)[order])
+                  for column, text in scale_columns],
             ],
             id=np.arange(len(occ), dtype=np.int64)[order])
-    return patterns, events, parameters, intervals
+    extra = []
+    if stored.search is not None and len(stored.search):
+        extra.append(_search_table(stored.search, name, module))
+    if stored.scale_records:
+        extra.append(_scales_table(stored.scale_records, name, module))
+    return patterns, events, parameters, intervals, extra
 
 
 def _check_destination(source, out, remote: bool = False) -> Path:
@@ -885,13 +1130,14 @@ def _units_snapshot(nwbfile) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return times, bounds, np.asarray(nwbfile.units.id.data[:])
 
 
-def _add_tables(nwbfile, result: DetectionResult, rows: np.ndarray, name: str, module: str, mirror: bool,
+def _add_tables(nwbfile, stored: _Storable, rows: np.ndarray, name: str, module: str, mirror: bool,
                 where: str) -> None:
-    """Add the tables of ``result`` to the (open) ``nwbfile``."""
+    """Add the tables of ``stored`` to the (open) ``nwbfile``."""
     clash = _clashes(nwbfile, module, name, mirror)
     if clash:  # pragma: no cover - the file changed since it was checked
         raise ValueError(f"{where} already holds {' and '.join(clash)}; pass another name")
-    patterns, events, parameters, intervals = _build_tables(result, nwbfile.units, rows, name, module, mirror)
+    patterns, events, parameters, intervals, extra = _build_tables(stored, nwbfile.units, rows, name, module,
+                                                                   mirror)
     if module in nwbfile.processing:
         processing = nwbfile.processing[module]
     else:
@@ -899,23 +1145,25 @@ def _add_tables(nwbfile, result: DetectionResult, rows: np.ndarray, name: str, m
             name=module, description="processed data (convSeq spike-sequence detections)")
     processing.add(patterns)
     processing.add(parameters)
+    for table in extra:
+        processing.add(table)
     nwbfile.add_events_table(events)
     if intervals is not None:
         nwbfile.add_time_intervals(intervals)
 
 
-def _append_tables(path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str, mirror: bool,
+def _append_tables(path: Path, stored: _Storable, rows: np.ndarray, name: str, module: str, mirror: bool,
                    where: str) -> None:
-    """Append the tables of ``result`` to the NWB file at ``path`` (an in-place update)."""
+    """Append the tables of ``stored`` to the NWB file at ``path`` (an in-place update)."""
     from pynwb import NWBHDF5IO
 
     with _temporary_name_accepted(), NWBHDF5IO(str(path), "a") as io:
         nwbfile = io.read()
-        _add_tables(nwbfile, result, rows, name, module, mirror, where)
+        _add_tables(nwbfile, stored, rows, name, module, mirror, where)
         io.write(nwbfile)
 
 
-def _export_derived(src_io, nwbfile, path: Path, result: DetectionResult, rows: np.ndarray, name: str, module: str,
+def _export_derived(src_io, nwbfile, path: Path, stored: _Storable, rows: np.ndarray, name: str, module: str,
                     mirror: bool, where: str) -> str:
     """Write a derived file at ``path``: the source's content and the new tables, with a new identifier and new
     object ids. Returns the new identifier."""
@@ -928,7 +1176,7 @@ def _export_derived(src_io, nwbfile, path: Path, result: DetectionResult, rows: 
     if nwbfile.identifier != identifier:  # pragma: no cover - an hdmf that stores fields elsewhere
         raise RuntimeError("could not give the derived NWB file a new identifier; the source was left untouched")
     nwbfile.generate_new_id()  # new object ids for every container read from the source
-    _add_tables(nwbfile, result, rows, name, module, mirror, where)
+    _add_tables(nwbfile, stored, rows, name, module, mirror, where)
     nwbfile.set_modified()
     with _temporary_name_accepted(), NWBHDF5IO(str(path), "w") as io:
         # link_data=False: datasets are copied (H5Ocopy: storage settings kept), never linked to the source
@@ -972,26 +1220,33 @@ def _prepare(nwbfile, *, name, module, mirror, unit_ids, window, intervals, core
     return _Prepared(units, _units_snapshot(nwbfile), options)
 
 
-def _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options: dict) -> None:
+def _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options: dict,
+                               max_patterns=4) -> None:
     """Refuse what :func:`~convseq_neo.detect` would refuse about the arguments alone, before the file is locked,
-    opened or streamed (the width in bins and the recording's length are checked by ``detect`` itself)."""
+    opened or streamed (the width in bins, the recording's length and the time scales that fit it are checked by
+    ``detect`` itself)."""
     from convseq_neo._validation import check_time_quantity
     from convseq_neo.core.estimator import ConvSeq
     from convseq_neo.detect import _check_core_options
+    from convseq_neo.scale_search import _is_auto, check_auto_arguments
 
-    check_time_quantity(bin_size, "bin_size", positive=True)
-    check_time_quantity(width, "width", positive=True)
+    check_auto_arguments(bin_size, width, n_patterns, max_patterns)
+    if not _is_auto(bin_size):
+        check_time_quantity(bin_size, "bin_size", positive=True)
+    if not _is_auto(width):
+        check_time_quantity(width, "width", positive=True)
     options = dict(core_options)
     n_jobs = options.pop("n_jobs", None)
     options.pop("segment_index", None)
-    ConvSeq(n_patterns=n_patterns, n_jobs=n_jobs, random_state=random_state,
+    ConvSeq(n_patterns=1 if _is_auto(n_patterns) else n_patterns, n_jobs=n_jobs, random_state=random_state,
             **_check_core_options(options)).check_params()
 
 
-def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=None, module: str = "ecephys",
-             unit_ids=None, window: str | None = None, intervals=None, t_start=None, t_stop=None,
-             mirror_intervals: bool = True, random_state=None, device="auto", progress: bool = False,
-             lock_timeout: float = 0.0, **core_options) -> DetectionResult:
+def annotate(path, bin_size="auto", width="auto", n_patterns="auto", *, max_patterns: int = 4, name: str = "convseq",
+             out=None, module: str = "ecephys", unit_ids=None, window: str | None = None, intervals=None,
+             t_start=None, t_stop=None, mirror_intervals: bool = True, random_state=None, device="auto",
+             progress: bool = False, lock_timeout: float = 0.0,
+             **core_options) -> DetectionResult | MultiScaleResult:
     """Detect sequences in an NWB file's units and store the result in the file (or a derived copy).
 
     The original is never opened for writing. In place (no ``out``), through
@@ -1012,10 +1267,17 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     path : str or os.PathLike
         The NWB file, or an ``http(s)://`` or ``s3://`` URL (streamed; ``out`` is then required:
         a ``ValueError`` says so before any work).
-    bin_size, width : pq.Quantity
-        Time resolution and longest sequence to look for (as in :func:`~convseq_neo.detect.detect`).
-    n_patterns : int, default 1
-        Number of patterns to learn.
+    bin_size, width : pq.Quantity or "auto", default "auto"
+        Time resolution and longest sequence to look for, as in :func:`~convseq_neo.detect.detect`.
+        ``width="auto"`` searches the time scale (windows ``0.1 s * 3 ** k`` that fit the
+        recording, *Automatic time scale* in :func:`~convseq_neo.detect.detect`) and stores every
+        kept pattern with its own window; ``bin_size="auto"`` with an explicit ``width`` is tied
+        to it (``width / 20``, never finer than the data).
+    n_patterns : int or "auto", default "auto"
+        Number of patterns to learn (per window searched); ``"auto"``: 1, 2, ... while the newest
+        has significant held-out occurrences, up to ``max_patterns``.
+    max_patterns : int, default 4
+        The most patterns ``n_patterns="auto"`` learns at one window.
     name : str, default "convseq"
         Name of the EventsTable (``/events/<name>``); the patterns and parameters tables are
         ``<name>_patterns`` and ``<name>_parameters``, the intervals mirror
@@ -1055,11 +1317,16 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
 
     Returns
     -------
-    DetectionResult
-        The result that was stored; ``result.parameters`` also holds ``nwb_file``,
-        ``nwb_events_table``, ``nwb_patterns_table``, ``nwb_parameters_table``, when a mirror
-        was written ``nwb_intervals_table`` and, with ``out``, ``nwb_identifier`` (the derived
-        file's identifier); none of these is stored in the file's parameters table.
+    DetectionResult or MultiScaleResult
+        The result that was stored: a :class:`~convseq_neo.result.DetectionResult` with an
+        explicit ``width``, a :class:`~convseq_neo.multiscale.MultiScaleResult` when the time
+        scale was searched. ``result.parameters`` is the record stored in the parameters table
+        (for an automatic run completed with what the record adds, see the module's Layout) and
+        also holds ``nwb_file``, ``nwb_events_table``, ``nwb_patterns_table``,
+        ``nwb_parameters_table``, when a mirror was written ``nwb_intervals_table``, for an
+        automatic run ``nwb_search_table`` (and for a search over time scales
+        ``nwb_scales_table``) and, with ``out``, ``nwb_identifier`` (the derived file's
+        identifier); none of these is stored in the file's parameters table.
 
     Raises
     ------
@@ -1122,7 +1389,8 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "demo.nwb"
     >>> with NWBHDF5IO(str(path), "w") as io:
     ...     io.write(nwbfile)
-    >>> result = annotate(path, 5 * pq.ms, 200 * pq.ms, random_state=0, max_epochs=200, n_surrogates=40, n_folds=3)
+    >>> result = annotate(path, 5 * pq.ms, 200 * pq.ms, 1, random_state=0, max_epochs=200, n_surrogates=40,
+    ...                   n_folds=3)
     >>> stored = read_detections(path)
     >>> len(stored.occurrences) == len(result.occurrences) >= 15
     True
@@ -1131,15 +1399,26 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     (True, True)
     >>> stored.parameters["n_surrogates"], stored.parameters["bin_size_s"]
     (40, 0.005)
-    >>> read_events(path).columns.tolist()      # one flat row per occurrence
-    ['pattern', 'center', 'onset', 'offset', 'peak', 'pvalue']
+    >>> read_events(path).columns.tolist()      # one flat row per occurrence, with its time scale (s)
+    ['pattern', 'center', 'onset', 'offset', 'peak', 'pvalue', 'bin_size', 'width']
+
+    With no time scale given, the windows that fit the recording are searched, and each pattern is
+    stored with its own (the settings after ``random_state`` only make this example quick):
+
+    >>> searched = annotate(path, name="searched", random_state=0, max_epochs=200, min_epochs=50, n_surrogates=40,
+    ...                     n_folds=3)
+    >>> found = read_detections(path, "searched")
+    >>> found.parameters["scales_width_s"], found.patterns[["width", "bin_size"]].round(3).values.tolist()
+    ('[0.1, 0.3]', [[0.3, 0.015]])
+    >>> bool(found.occurrences["width"].round(3).eq(0.3).all()), int(found.search["kept"].max())
+    (True, 0)
     """
     remote = _is_remote(path)
     source = path.strip() if remote else _check_path(path, "path", open_file_allowed=False)
     _check_name(name, "name")
     _check_name(module, "module")
     _check_intervals(intervals)
-    _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options)
+    _check_detection_arguments(bin_size, width, n_patterns, random_state, core_options, max_patterns)
     if not isinstance(mirror_intervals, (bool, np.bool_)):
         raise TypeError(f"mirror_intervals must be True or False, got {type(mirror_intervals).__name__}")
     mirror = bool(mirror_intervals)
@@ -1152,6 +1431,7 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
     deadline = time.monotonic() + lock_timeout
     checks = dict(name=name, module=module, mirror=mirror, unit_ids=unit_ids, window=window, intervals=intervals,
                   core_options=core_options, where=where)
+    kept = dict(random_state=random_state, n_patterns=n_patterns, max_patterns=max_patterns)  # for the record
     identifier = None
     # From the read to the replace: the lock keeps other convseq-neo runs out (a second run starts
     # from this one's result), the read-only HDF5 handle keeps other HDF5 writers out.
@@ -1164,23 +1444,26 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
             if out is None:  # in place: append to a verified copy of the file
                 with _Opened(source) as nwbfile:  # read and check the names before any heavy work
                     prepared = _prepare(nwbfile, **checks)
-                result = detect(prepared.units.trains, bin_size, width, n_patterns, t_start=t_start, t_stop=t_stop,
-                                random_state=random_state, device=device, progress=progress, **prepared.options)
+                result = detect(prepared.units.trains, bin_size, width, n_patterns, max_patterns=max_patterns,
+                                t_start=t_start, t_stop=t_stop, random_state=random_state, device=device,
+                                progress=progress, **prepared.options)
+                stored = _storable(result, prepared.units.rows, **kept)
                 with safe_write(source, dest, verify=lambda tmp: _stored_intact(tmp, name, prepared.original)) as tmp:
-                    _append_tables(tmp, result, prepared.units.rows, name, module, mirror, where)
+                    _append_tables(tmp, stored, prepared.units.rows, name, module, mirror, where)
             else:  # a derived file: export the source, opened read-only, with the new tables
                 with _open_source(source, "path") as (src_io, nwbfile):
                     prepared = _prepare(nwbfile, **checks)
-                    result = detect(prepared.units.trains, bin_size, width, n_patterns, t_start=t_start,
-                                    t_stop=t_stop, random_state=random_state, device=device, progress=progress,
-                                    **prepared.options)
+                    result = detect(prepared.units.trains, bin_size, width, n_patterns, max_patterns=max_patterns,
+                                    t_start=t_start, t_stop=t_stop, random_state=random_state, device=device,
+                                    progress=progress, **prepared.options)
+                    stored = _storable(result, prepared.units.rows, **kept)
                     written = {}
 
                     def check(tmp: Path) -> bool:
                         return _stored_intact(tmp, name, prepared.original, written["identifier"])
 
                     with safe_write(None if remote else source, dest, copy=False, verify=check) as tmp:
-                        written["identifier"] = _export_derived(src_io, nwbfile, tmp, result, prepared.units.rows,
+                        written["identifier"] = _export_derived(src_io, nwbfile, tmp, stored, prepared.units.rows,
                                                                 name, module, mirror, where)
                     identifier = written["identifier"]
     result.parameters.update(nwb_file=str(dest), nwb_events_table=f"/events/{name}",
@@ -1188,6 +1471,10 @@ def annotate(path, bin_size, width, n_patterns=1, *, name: str = "convseq", out=
                              nwb_parameters_table=f"/processing/{module}/{name}{PARAMETERS_SUFFIX}")
     if mirror and len(result.occurrences):
         result.parameters["nwb_intervals_table"] = f"/intervals/{name}{OCCURRENCES_SUFFIX}"
+    if stored.search is not None and len(stored.search):
+        result.parameters["nwb_search_table"] = f"/processing/{module}/{name}{SEARCH_SUFFIX}"
+    if stored.scale_records:
+        result.parameters["nwb_scales_table"] = f"/processing/{module}/{name}{SCALES_SUFFIX}"
     if identifier is not None:
         result.parameters["nwb_identifier"] = identifier
     logger.info("annotate: wrote %d occurrence(s) of %d pattern(s) to %s (/events/%s, /processing/%s/%s%s)",
@@ -1205,19 +1492,36 @@ class StoredDetections:
     Attributes
     ----------
     occurrences : pandas.DataFrame
-        Same columns as :attr:`DetectionResult.occurrences <convseq_neo.result.DetectionResult>`:
-        ``pattern``, ``center``, ``onset``, ``offset``, ``peak``, ``pvalue`` (s).
+        The columns of :attr:`DetectionResult.occurrences <convseq_neo.result.DetectionResult>`,
+        ``pattern``, ``center``, ``onset``, ``offset``, ``peak``, ``pvalue`` (s), then each
+        occurrence's time scale: ``bin_size`` and ``width`` (s). Files written before the scale
+        columns existed (one time scale per run) get them from the run's ``bin_size_s`` and
+        ``width_s`` parameters.
     patterns : pandas.DataFrame
         One row per pattern (index = pattern): ``units`` (member unit ids, ordered by lag),
         ``unit_rows`` (their Units-table rows), ``lags`` (s), ``scores``, ``pvalues``,
-        ``n_occurrences``.
+        ``n_occurrences``, and the pattern's time scale: ``bin_size`` and ``width`` (s) and
+        ``width_bins`` (older files: from the parameters, as for the occurrences).
     membership : pandas.DataFrame
         Every analysed unit x pattern, as :attr:`DetectionResult.membership` plus ``unit_id``.
     filters : numpy.ndarray, shape (K, N, W)
-        The learned filters over the analysed units.
+        The learned filters over the analysed units. Patterns of several time scales (an
+        automatic search) have windows of different lengths: ``W`` is the longest, and a
+        pattern's columns from its ``width_bins`` on are NaN.
     parameters : dict
         The flat parameter record (package version included), from the parameters table (files
-        of convseq_neo 0.1.0: from the JSON in the EventsTable's ``source_description``).
+        of convseq_neo 0.1.0: from the JSON in the EventsTable's ``source_description``). For an
+        automatic time-scale search, the search's record (``scales_width_s``,
+        ``scales_bin_size_s``, ``alpha``, ``alpha_per_scale``, ``n_patterns_asked``,
+        ``n_patterns_kept``, ...).
+    search : pandas.DataFrame or None
+        For an automatic run, every fit tried with its held-out evidence (as
+        :attr:`MultiScaleResult.search <convseq_neo.multiscale.MultiScaleResult>`; ``kept`` is the
+        row of the patterns table, -1 when not kept); None for a run with explicit values.
+    scale_parameters : list of dict or None
+        For an automatic time-scale search, the full parameter record of the fit kept at each
+        scale searched (finest first: its ``bin_size_s``, ``width_s``, seed, ``alpha``,
+        ``pattern_offsets_bins``, ...); None otherwise.
     """
 
     occurrences: pd.DataFrame
@@ -1225,6 +1529,8 @@ class StoredDetections:
     membership: pd.DataFrame
     filters: np.ndarray
     parameters: dict = field(default_factory=dict)
+    search: pd.DataFrame | None = None
+    scale_parameters: list | None = None
 
 
 def _events_table(nwbfile, name: str):
@@ -1361,8 +1667,14 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
             stored = sorted(nwbfile.events or {})
             raise ValueError(f"no convSeq detections named {name!r} in this file (events tables: "
                              f"{', '.join(stored) or 'none'})")
-        occurrences = _flat_events(events)[OCCURRENCE_COLUMNS].reset_index(drop=True).astype(
-            {"pattern": np.int64, "center": float, "onset": float, "offset": float, "peak": float, "pvalue": float})
+        parameters = _stored_parameters(events, interfaces, name)
+        flat = _flat_events(events)
+        for column, key in zip(SCALE_COLUMNS, ("bin_size_s", "width_s")):
+            if column not in flat.columns:  # written before the scale columns: one scale, the run's
+                flat[column] = _number(parameters.get(key))
+        occurrences = flat[list(OCCURRENCE_COLUMNS) + list(SCALE_COLUMNS)].reset_index(drop=True).astype(
+            {"pattern": np.int64, "center": float, "onset": float, "offset": float, "peak": float, "pvalue": float,
+             "bin_size": float, "width": float})
         unit_ids = np.asarray(nwbfile.units.id.data[:])
         names = np.asarray(nwbfile.units["unit_name"].data[:]).astype(str) if "unit_name" in nwbfile.units.colnames \
             else unit_ids.astype(str)
@@ -1380,6 +1692,13 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
             "pvalues": [v.astype(float) for v in split("pvalues")],
             "n_occurrences": np.asarray(table["n_occurrences"].data[:], dtype=np.int64),
         }, index=pd.RangeIndex(len(members), name="pattern"))
+        for column, key, dtype in (("bin_size", "bin_size_s", float), ("width", "width_s", float),
+                                   ("width_bins", "width_bins", np.int64)):
+            if column in table.colnames:
+                patterns[column] = np.asarray(table[column].data[:], dtype=dtype)
+            else:  # written before the scale columns: one scale, the run's
+                value = _number(parameters.get(key))
+                patterns[column] = value if dtype is float or not np.isfinite(value) else int(value)
         analyzed = split("analyzed_units")[0].astype(np.int64) if members else np.zeros(0, np.int64)
         scores, pvalues, lags = (np.asarray(table[c].data[:], dtype=float)
                                  for c in ("all_scores", "all_pvalues", "all_lags"))
@@ -1391,8 +1710,62 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
                                         "score": scores[k], "pvalue": pvalues[k], "member": member, "lag": lags[k],
                                         "unit_id": unit_ids[analyzed]}))
         membership = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-        parameters = _stored_parameters(events, interfaces, name)
-    return StoredDetections(occurrences, patterns, membership, filters, parameters)
+        search = interfaces.get(name + SEARCH_SUFFIX)
+        if search is not None:
+            search = pd.DataFrame({column: _column_values(search[column]) for column in search.colnames})
+            for column in search.columns:  # the one-byte integers as the search's own int64
+                if search[column].dtype.kind == "u":
+                    search[column] = search[column].astype(np.int64)
+        scales = interfaces.get(name + SCALES_SUFFIX)
+        scale_parameters = None
+        if scales is not None:
+            index = np.asarray(scales["scale"].data[:], dtype=np.int64)
+            keys = _column_values(scales["parameter"])
+            values = _column_values(scales["value"])
+            scale_parameters = [{} for _ in range(int(index.max()) + 1 if index.size else 0)]
+            for i, key, value in zip(index, keys, values):
+                scale_parameters[i][str(key)] = json.loads(str(value))
+    return StoredDetections(occurrences, patterns, membership, filters, parameters, search, scale_parameters)
+
+
+def _pattern_summaries(patterns) -> list[dict]:
+    """One small dict per pattern of a result: ``id``, ``bin_size_s``, ``width_s`` (None when unknown),
+    ``n_members``, ``n_occurrences``."""
+    def seconds(value):
+        return None if value is None else float(pq.Quantity(value, "s").rescale("s").magnitude)
+
+    return [{"id": int(p.pattern_id), "bin_size_s": seconds(getattr(p, "bin_size", None)),
+             "width_s": seconds(getattr(p, "width", None)), "n_members": int(p.size),
+             "n_occurrences": int(p.n_occurrences)} for p in patterns]
+
+
+def _stored_pattern_summaries(table, parameters: dict) -> list[dict]:
+    """:func:`_pattern_summaries` of a stored patterns table (files without the scale columns: the run's scale)."""
+    _, bounds = _ragged(table, "units")
+    counts = np.asarray(table["n_occurrences"].data[:], dtype=np.int64)
+    scale = {}
+    for column, key in zip(SCALE_COLUMNS, ("bin_size_s", "width_s")):
+        if column in table.colnames:
+            scale[column] = np.asarray(table[column].data[:], dtype=float)
+        else:
+            scale[column] = np.full(counts.size, _number(parameters.get(key)))
+    return [{"id": k, "bin_size_s": None if np.isnan(scale["bin_size"][k]) else float(scale["bin_size"][k]),
+             "width_s": None if np.isnan(scale["width"][k]) else float(scale["width"][k]),
+             "n_members": int(bounds[k + 1] - bounds[k]), "n_occurrences": int(counts[k])}
+            for k in range(counts.size)]
+
+
+def _number(value) -> float:
+    """A stored parameter as a float (NaN when it is missing or not a number)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
+
+
+def _column_values(column) -> np.ndarray:
+    """A plain column's values as numpy (text as str)."""
+    values = np.asarray(column.data[:])
+    if values.dtype.kind in "OSU":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+    return values
 
 
 def __getattr__(name: str):

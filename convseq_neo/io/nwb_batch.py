@@ -18,6 +18,13 @@ when ``name`` is taken. ``n_jobs`` and ``progress`` are left out of the comparis
 how a fit runs, not its result. A batch can therefore be run again after a partial failure or with
 more files: only what is missing is computed.
 
+With the automatic defaults (``bin_size``, ``width`` or ``n_patterns`` ``"auto"``) the record
+compared is what the search is given, never what it found: the time scales it will search (which
+depend on the recording alone, :mod:`convseq_neo.scales`), the recording's facts they come from,
+``alpha`` and its share per scale, ``max_patterns``, ``n_patterns_asked``, the seed and the
+options every fit shares. The bin tied to an explicit ``width`` (``bin_size="auto"``) is worked out
+as :func:`~convseq_neo.detect` does, so it matches a run that gave that bin explicitly.
+
 Threads
 -------
 A cluster started here has ``n_workers`` processes of ``cores // n_workers`` threads each, and
@@ -48,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import quantities as pq
 
 from convseq_neo.io import nwb
 
@@ -58,7 +66,7 @@ __all__ = ["annotate_many", "RESOURCE", "REPORT_COLUMNS"]
 #: The dask worker resource that lets a worker annotate one file at a time with all its threads.
 RESOURCE = "convseq_neo"
 #: The columns of the table :func:`annotate_many` returns (and writes to ``report``).
-REPORT_COLUMNS = ("path", "status", "name", "occurrences", "seconds", "error")
+REPORT_COLUMNS = ("path", "status", "name", "occurrences", "seconds", "error", "patterns")
 #: Stored parameters that do not change the result, left out when a stored run is compared.
 _EXECUTION_PARAMETERS = frozenset({"n_jobs", "progress"})
 _MISSING = object()
@@ -165,10 +173,10 @@ def _family(nwbfile, name: str) -> list[str]:
     return [table for _, table in sorted(found)]
 
 
-def _expected_parameters(units, epoch, bin_size, width, n_patterns, t_start, t_stop, random_state, device,
-                         core_options: dict) -> dict:
-    """The parameter record :func:`~convseq_neo.detect.detect` would store for these units, as read back from a
-    file (JSON values), without fitting: the same raster plan, estimator and record function as detect."""
+def _fit_record(units, epoch, bin_size, width, n_patterns, t_start, t_stop, random_state, device,
+                core_options: dict) -> dict:
+    """The parameter record one fit of :func:`~convseq_neo.detect` would store for these units, without fitting:
+    the same raster plan, estimator and record function as detect."""
     from convseq_neo.core.estimator import ConvSeq
     from convseq_neo.io.neo import plan_raster
     from convseq_neo.result import _parameters, _recording_parameters
@@ -186,11 +194,45 @@ def _expected_parameters(units, epoch, bin_size, width, n_patterns, t_start, t_s
         params.update({"n_intervals": time_map.n_pieces, "intervals_total_s": time_map.observed_s,
                        "guard_bins": time_map.guard_bins, "n_segments": time_map.n_parts})
         params.update(_recording_parameters(time_map))
+    return params
+
+
+def _expected_parameters(units, epoch, bin_size, width, n_patterns, max_patterns, t_start, t_stop, random_state,
+                         device, core_options: dict) -> dict:
+    """The parameter record :func:`~convseq_neo.io.nwb.annotate` would store for these units, as read back from a
+    file (JSON values), without fitting. With the automatic defaults, only what the search is given (see the
+    module's Re-runs): the record's keys that depend on what is found are left out, so they are not compared."""
+    from convseq_neo.detect import _tied_bin_size
+    from convseq_neo.scale_search import _is_auto, _json, plan_scales
+
+    window = dict(t_start=t_start, t_stop=t_stop, intervals=epoch)
+    fit = dict(t_start=t_start, t_stop=t_stop, random_state=random_state, device=device, core_options=core_options)
+    if not _is_auto(width):
+        if _is_auto(bin_size):  # the bin detect ties to the window
+            bin_size = _tied_bin_size(units.trains, width, {**window, "segment_index": None})
+        params = _fit_record(units, epoch, bin_size, width, 1 if _is_auto(n_patterns) else n_patterns, **fit)
+        if _is_auto(n_patterns):  # the number of patterns kept is found, not given
+            params.pop("n_patterns")
+            params.update(n_patterns_asked="auto", max_patterns=int(max_patterns))
+    else:
+        scales, facts = plan_scales(units.trains, bin_size, **window)
+        records = [_fit_record(units, epoch, scale.bin_size_s * pq.s, scale.width_bins * scale.bin_size_s * pq.s, 1,
+                               **fit) for scale in scales]
+        alpha = float(core_options.get("alpha", 0.05))
+        # what scale_search.search_scales records of the search before it fits (see its parameters)
+        search = {"method": "convseq", "applied": "fit", "search": "scales", "n_scales": len(scales),
+                  "scales_width_s": _json([s.width_s for s in scales]),
+                  "scales_bin_size_s": _json([s.bin_size_s for s in scales]), "alpha": alpha,
+                  "alpha_per_scale": alpha / len(scales), "n_patterns_asked": str(n_patterns),
+                  **({"max_patterns": int(max_patterns)} if _is_auto(n_patterns) else {}),
+                  **{f"recording_{key}": float(value) for key, value in facts.items()}}
+        params = nwb._searched_parameters(nwb._common_fit_parameters(records), search, random_state=random_state)
     return json.loads(json.dumps(params, default=nwb._json_value))
 
 
 def _stored_run(nwbfile, module: str, name: str):
-    """``(parameters, analysed unit rows, n_occurrences)`` of the convSeq run ``name`` in ``module``, or None."""
+    """``(parameters, analysed unit rows, n_occurrences, pattern summaries)`` of the convSeq run ``name`` in
+    ``module``, or None."""
     events = (nwbfile.events or {}).get(name)
     interfaces = nwbfile.processing[module].data_interfaces if module in nwbfile.processing else {}
     patterns = interfaces.get(name + nwb.PATTERNS_SUFFIX)
@@ -198,8 +240,13 @@ def _stored_run(nwbfile, module: str, name: str):
         return None
     parameters = nwb._stored_parameters(events, interfaces, name)
     data, bounds = nwb._ragged(patterns, "analyzed_units")
-    rows = np.asarray(data[bounds[0]:bounds[1]], dtype=np.int64) if len(bounds) > 1 else np.zeros(0, np.int64)
-    return parameters, rows, len(events.id)
+    if len(bounds) > 1:
+        rows = np.asarray(data[bounds[0]:bounds[1]], dtype=np.int64)
+    elif isinstance(parameters.get("analyzed_units"), str):  # a search that kept no pattern records them here
+        rows = np.asarray(json.loads(parameters["analyzed_units"]), dtype=np.int64)
+    else:
+        rows = np.zeros(0, np.int64)
+    return parameters, rows, len(events.id), nwb._stored_pattern_summaries(patterns, parameters)
 
 
 def _differences(expected: dict, stored: dict) -> list[str]:
@@ -208,7 +255,8 @@ def _differences(expected: dict, stored: dict) -> list[str]:
 
 
 def _decide(path: Path, bin_size, width, n_patterns, name: str, module: str, arguments: dict):
-    """``("skipped", name, n_occurrences)`` when a stored run matches, else ``("annotate", free name, None)``."""
+    """``("skipped", name, n_occurrences, pattern summaries)`` when a stored run matches, else ``("annotate", free
+    name, None, None)``."""
     where = f"'{path}'"
     core = {key: value for key, value in arguments["core_options"].items() if key != "n_jobs"}
     with nwb._Opened(path) as nwbfile:
@@ -216,27 +264,29 @@ def _decide(path: Path, bin_size, width, n_patterns, name: str, module: str, arg
         epoch = None
         if arguments["intervals"] is not None:
             epoch = nwb._intervals_epoch(nwbfile, arguments["intervals"], where, units.rows)
-        expected = _expected_parameters(units, epoch, bin_size, width, n_patterns, arguments["t_start"],
-                                        arguments["t_stop"], arguments["random_state"], arguments["device"], core)
+        expected = _expected_parameters(units, epoch, bin_size, width, n_patterns, arguments["max_patterns"],
+                                        arguments["t_start"], arguments["t_stop"], arguments["random_state"],
+                                        arguments["device"], core)
         for candidate in _family(nwbfile, name):
             stored = _stored_run(nwbfile, module, candidate)
             if stored is None:
                 continue
-            parameters, rows, n_occurrences = stored
+            parameters, rows, n_occurrences, summaries = stored
             changed = _differences(expected, parameters)
             if not changed and np.array_equal(rows, units.rows):
-                return "skipped", candidate, n_occurrences
+                return "skipped", candidate, n_occurrences, summaries
             logger.info("annotate_many: %s holds %r with other parameters (%s)", where, candidate,
                         ", ".join(changed) or "other units")
         free = name
         if nwb._clashes(nwbfile, module, name, arguments["mirror_intervals"]):
             free = nwb._free_name(nwbfile, module, name)
-    return "annotate", free, None
+    return "annotate", free, None, None
 
 
-def _row(path: str, status: str, name=None, occurrences=None, seconds: float = 0.0, error=None) -> dict:
+def _row(path: str, status: str, name=None, occurrences=None, seconds: float = 0.0, error=None,
+         patterns=None) -> dict:
     return {"path": path, "status": status, "name": name, "occurrences": occurrences, "seconds": seconds,
-            "error": error}
+            "error": error, "patterns": None if patterns is None else json.dumps(patterns)}
 
 
 def _error_text(err: BaseException) -> str:
@@ -253,20 +303,24 @@ def _annotate_one(path: str, exclusive: bool, bin_size, width, n_patterns, name:
     try:
         source = nwb._check_path(path, "path", open_file_allowed=False)
         with file_lock(source, timeout=arguments["lock_timeout"]):  # re-entered by annotate: one locked span
-            action, chosen, occurrences = _decide(source, bin_size, width, n_patterns, name, module, arguments)
+            action, chosen, occurrences, summaries = _decide(source, bin_size, width, n_patterns, name, module,
+                                                             arguments)
             if action == "skipped":
                 _remove_stale_temporaries(source)  # a killed earlier attempt's copy (dead process, this host)
                 logger.info("annotate_many: '%s' already holds this detection as %r: skipped", source, chosen)
-                return _row(path, "skipped", chosen, occurrences, time.perf_counter() - started)
+                return _row(path, "skipped", chosen, occurrences, time.perf_counter() - started,
+                            patterns=summaries)
             core = dict(arguments["core_options"])
             core["n_jobs"] = _fit_threads(exclusive, core.get("n_jobs"))
-            result = nwb.annotate(source, bin_size, width, n_patterns, name=chosen, module=module,
+            result = nwb.annotate(source, bin_size, width, n_patterns, max_patterns=arguments["max_patterns"],
+                                  name=chosen, module=module,
                                   unit_ids=arguments["unit_ids"], window=arguments["window"],
                                   intervals=arguments["intervals"], t_start=arguments["t_start"],
                                   t_stop=arguments["t_stop"], mirror_intervals=arguments["mirror_intervals"],
                                   random_state=arguments["random_state"], device=arguments["device"], progress=False,
                                   lock_timeout=arguments["lock_timeout"], **core)
-        return _row(path, "ok", chosen, len(result.occurrences), time.perf_counter() - started)
+        return _row(path, "ok", chosen, len(result.occurrences), time.perf_counter() - started,
+                    patterns=nwb._pattern_summaries(result.patterns))
     except Exception as err:  # noqa: BLE001 - one file's failure is its row; the others go on
         logger.info("annotate_many: '%s' failed: %s", path, _error_text(err))
         return _row(path, "failed", None, None, time.perf_counter() - started, _error_text(err))
@@ -325,11 +379,12 @@ def _write_report(frame: pd.DataFrame, target: Path) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq", module: str = "ecephys",
-                  client=None, scheduler: str | None = None, n_workers: int | None = None, progress: bool = False,
-                  report=None, unit_ids=None, window: str | None = None, intervals=None, t_start=None,
-                  t_stop=None, mirror_intervals: bool = True, random_state=None, device="auto", n_jobs=None,
-                  lock_timeout: float = 0.0, **core_options) -> pd.DataFrame:
+def annotate_many(paths, bin_size="auto", width="auto", n_patterns="auto", *, max_patterns: int = 4,
+                  name: str = "convseq", module: str = "ecephys", client=None, scheduler: str | None = None,
+                  n_workers: int | None = None, progress: bool = False, report=None, unit_ids=None,
+                  window: str | None = None, intervals=None, t_start=None, t_stop=None, mirror_intervals: bool = True,
+                  random_state=None, device="auto", n_jobs=None, lock_timeout: float = 0.0,
+                  **core_options) -> pd.DataFrame:
     """Annotate many NWB files, one dask task per file, skipping those already annotated this way.
 
     Each file is annotated in place by :func:`convseq_neo.io.nwb.annotate` (locked, through a
@@ -341,10 +396,13 @@ def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq"
     ----------
     paths : sequence of str or os.PathLike
         Local NWB files, each given once (remote files cannot be annotated in place).
-    bin_size, width : pq.Quantity
-        Time resolution and longest sequence to look for, as in :func:`~convseq_neo.detect.detect`.
-    n_patterns : int, default 1
-        Number of patterns to learn.
+    bin_size, width : pq.Quantity or "auto", default "auto"
+        Time resolution and longest sequence to look for, as in :func:`~convseq_neo.io.nwb.annotate`
+        (``"auto"``: the time scale is searched in every file).
+    n_patterns : int or "auto", default "auto"
+        Number of patterns to learn (``"auto"``: at most ``max_patterns`` per time scale).
+    max_patterns : int, default 4
+        The most patterns ``n_patterns="auto"`` learns at one time scale.
     name : str, default "convseq"
         Name of the stored run; taken already with other parameters, the first free of
         ``name_2``, ``name_3``, ... is used.
@@ -379,8 +437,10 @@ def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq"
         One row per file, in the order of ``paths``, with the columns :data:`REPORT_COLUMNS`:
         ``path`` (as given), ``status`` ("ok": annotated now; "skipped": it already held this
         detection; "failed"), ``name`` (the run written, or the one that matched), ``occurrences``
-        (stored, for ok and skipped), ``seconds`` (the task's time) and ``error`` (for failed:
-        the exception's type and message).
+        (stored, for ok and skipped), ``seconds`` (the task's time), ``error`` (for failed:
+        the exception's type and message) and ``patterns`` (for ok and skipped: JSON text, a list
+        with one object per stored pattern: ``id``, ``bin_size_s``, ``width_s``, ``n_members``,
+        ``n_occurrences``).
 
     Raises
     ------
@@ -423,7 +483,7 @@ def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq"
     ...         io.write(nwbfile)
     ...     paths.append(folder / f"session{i}.nwb")
     >>> _ = (folder / "notes.nwb").write_text("not an NWB file")
-    >>> options = dict(random_state=0, max_epochs=200, n_surrogates=40, n_folds=3)
+    >>> options = dict(n_patterns=1, random_state=0, max_epochs=200, n_surrogates=40, n_folds=3)
     >>> with Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0") as client:
     ...     first = annotate_many(paths + [folder / "notes.nwb"], 5 * pq.ms, 200 * pq.ms, client=client, **options)
     ...     again = annotate_many(paths, 5 * pq.ms, 200 * pq.ms, client=client, **options)
@@ -450,7 +510,7 @@ def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq"
     if not isinstance(progress, (bool, np.bool_)):
         raise TypeError(f"progress must be True or False, got {type(progress).__name__}")
     options = dict(core_options, n_jobs=n_jobs)
-    nwb._check_detection_arguments(bin_size, width, n_patterns, random_state, options)
+    nwb._check_detection_arguments(bin_size, width, n_patterns, random_state, options, max_patterns)
     if n_jobs is None:
         options.pop("n_jobs")
     from convseq_neo.io.file_lock import check_timeout
@@ -459,7 +519,8 @@ def annotate_many(paths, bin_size, width, n_patterns=1, *, name: str = "convseq"
     target = _check_report(report, checked)
     arguments = {"unit_ids": unit_ids, "window": window, "intervals": intervals, "t_start": t_start,
                  "t_stop": t_stop, "mirror_intervals": bool(mirror_intervals), "random_state": random_state,
-                 "device": device, "lock_timeout": lock_timeout, "core_options": options}
+                 "device": device, "lock_timeout": lock_timeout, "core_options": options,
+                 "max_patterns": int(max_patterns)}
     task_arguments = (bin_size, width, n_patterns, name, module, arguments)
     try:
         from distributed import Client, LocalCluster

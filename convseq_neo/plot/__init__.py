@@ -11,6 +11,7 @@ from convseq_neo.plot.figures import (
     plot_membership,
     plot_raster,
     plot_responses,
+    plot_scale_search,
     plot_training_curve,
     sorted_rows,
 )
@@ -24,5 +25,6 @@ __all__ = [
     "plot_filters",
     "plot_training_curve",
     "plot_membership",
+    "plot_scale_search",
     "sorted_rows",
 ]

@@ -27,6 +27,8 @@ Functions
     The training loss per epoch and where (and why) training stopped.
 :func:`plot_membership`
     One pattern's members: lag against membership evidence, and their filter rows.
+:func:`plot_scale_search`
+    The evidence of an automatic search: significant occurrences of every fit, by window.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "plot_filters",
     "plot_training_curve",
     "plot_membership",
+    "plot_scale_search",
     "sorted_rows",
 ]
 
@@ -782,4 +785,69 @@ def plot_membership(result: DetectionResult, pattern: int = 0, ax: Axes | None =
         evidence.set_xlim(x_low, x_high)
         rows_ax.set_xlabel("lag from pattern centre (ms)")
         rows_ax.set_ylabel("member (sorted by lag)\nfilter row")
+    return fig
+
+
+def plot_scale_search(result, ax: Axes | None = None, figsize=None) -> Figure:
+    """The evidence of an automatic search: significant occurrences of every fit tried, by window.
+
+    One marker per (fit, pattern) of ``result.search``: x the filter window (log axis; for a
+    search over ``warp`` factors the factor), y the number of significant held-out occurrences
+    of that pattern, with a small offset per number of patterns in the fit so that the fits at
+    one window stand side by side. Filled and labelled ``pattern{k}``: the patterns kept; open:
+    the others (the reason is in ``result.search["note"]``). Each window's test level
+    (``alpha`` per fit) is in the title.
+
+    Parameters
+    ----------
+    result : MultiScaleResult
+        From :func:`convseq_neo.detect` with ``width="auto"`` (or ``find`` with several warps).
+    ax : matplotlib.axes.Axes, optional
+        Draw into this Axes (default: a new figure).
+    figsize : (float, float), optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    TypeError
+        ``result`` without a ``search`` table, or a wrong ``ax``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from types import SimpleNamespace
+    >>> search = pd.DataFrame({"width": [0.1, 0.3, 0.3], "warp": 1.0, "n_patterns": [1, 1, 2], "pattern": [0, 0, 1],
+    ...                        "n_occurrences": [0, 19, 0], "kept": [-1, 0, -1], "alpha": 0.025})
+    >>> fig = plot_scale_search(SimpleNamespace(search=search))
+    >>> fig.axes[0].get_xlabel()
+    'filter window (s)'
+    """
+    search = getattr(result, "search", None)
+    if search is None or not hasattr(search, "columns"):
+        raise TypeError(f"result must be a MultiScaleResult (with a search table), got {type(result).__name__}")
+    figsize = _check_figsize(figsize) or (6.0, 3.6)
+    fig, ax = _one_axes(ax, "ax", figsize)
+    warped = "warp" in search and search["warp"].nunique() > 1
+    x = search["warp"].to_numpy(float) if warped else search["width"].to_numpy(float)
+    # fits with more patterns a little to the right, so those at one window do not hide each other
+    x = x * (1.0 + 0.06 * (search["n_patterns"].to_numpy(float) - 1.0))
+    y = search["n_occurrences"].to_numpy(float)
+    kept = search["kept"].to_numpy(int) >= 0
+    ax.plot(x[~kept], y[~kept], "o", mfc="none", color=_GREY, ms=6, label="not kept")
+    for index in np.flatnonzero(kept):
+        k = int(search["kept"].iloc[index])
+        ax.plot(x[index], y[index], "o", color=_color(k), ms=8)
+        ax.annotate(f"pattern{k}", (x[index], y[index]), textcoords="offset points", xytext=(6, 4),
+                    fontsize="x-small", color=_color(k))
+    ax.set_xscale("log")
+    ax.set_xlabel("compression factor (warp)" if warped else "filter window (s)")
+    ax.set_ylabel("significant occurrences\n(held out)")
+    levels = sorted(set(np.round(search["alpha"].to_numpy(float), 6))) if "alpha" in search else []
+    ax.set_title("scale search" + (f": each fit tested at alpha {', '.join(f'{a:g}' for a in levels)}"
+                                   if levels else ""), fontsize="medium")
+    if (~kept).any():
+        ax.legend(fontsize="x-small", loc="best")
     return fig

@@ -60,12 +60,12 @@ def _half_silent(seed):
 def test_a_silent_half_does_not_make_noise_significant():
     """The circular-shift null spread spikes into the silence and made 40-70 chance peaks 'significant'."""
     settings = {"bin_size": 5 * pq.ms, "width": 200 * pq.ms, "max_epochs": 400, "n_surrogates": 100}
-    dithered = detect(_half_silent(0), random_state=0, **settings)
+    dithered = detect(_half_silent(0), n_patterns=1, random_state=0, **settings)
     assert len(dithered.occurrences) <= 1
     assert dithered.model.find_occurrences(dithered.raster, random_state=0)["significant"].sum() <= 1
     # The control: the old null is still biased here. Since the cross-fitted test counts the members'
     # spikes only, the population rate that a circular shift spreads into the silence no longer
     # reaches detect's statistic (measured: 0 occurrences), so the bias shows where a full filter is
     # tested on the recording (71 'significant' peaks measured; the dithered null: 0).
-    circular = detect(_half_silent(0), random_state=0, surrogates="circular", **settings)
+    circular = detect(_half_silent(0), n_patterns=1, random_state=0, surrogates="circular", **settings)
     assert circular.model.find_occurrences(circular.raster, random_state=0)["significant"].sum() >= 10

@@ -69,7 +69,7 @@ def test_run_tasks_keeps_the_order_of_its_arguments(client):
 
 def test_a_bad_client_is_refused_before_any_work():
     with pytest.raises(TypeError, match="client must be None or a distributed.Client"):
-        detect(_recording().spiketrains, bin_size=5 * pq.ms, width=200 * pq.ms, client="tcp://127.0.0.1:8786")
+        detect(_recording().spiketrains, n_patterns=1, bin_size=5 * pq.ms, width=200 * pq.ms, client="tcp://127.0.0.1:8786")
     with pytest.raises(TypeError, match="client"):
         ConvSeq(width=10).fit(np.ones((3, 100)), client=object())
     assert check_client(None) is None
