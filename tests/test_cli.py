@@ -84,6 +84,7 @@ def test_summary_printed(nwb_file, tmp_path, capsys):
     (["annotate", "f.nwb", "--width", "wide"], "or auto (the default"),
     (["annotate", "f.nwb", "--patterns", "many"], "not an integer; or auto"),
     (["annotate", "f.nwb", "--max-patterns", "0"], "at least 1"),
+    (["annotate", "f.nwb", "--patterns", "2", "--max-patterns", "3"], "--max-patterns applies to --patterns auto"),
     (["annotate", "f.nwb", "--bin-size=-5ms", "--width", "200ms", "--patterns", "1"], "'-5ms' must be positive"),
     (["annotate", "f.nwb", "--bin-size", "5ms", "--width=-200ms", "--patterns", "1"], "'-200ms' must be positive"),
     (["annotate", "f.nwb", "--bin-size", "5ms", "--width", "200ms", "--patterns", "0"], "at least 1"),

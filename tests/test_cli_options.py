@@ -119,7 +119,7 @@ def test_python_m_does_not_run_on_import():
 
 # ------------------------------------------------------------------ each option reaches annotate
 @pytest.mark.parametrize("argv, expected", [
-    (["--max-patterns", "2"], {"max_patterns": 2}),
+    (["--patterns", "auto", "--max-patterns", "2"], {"max_patterns": 2}),
     (["--alpha", "0.1"], {"alpha": 0.1}),
     (["--alpha", "1"], {"alpha": 1.0}),
     (["--surrogates", "circular"], {"surrogates": "circular"}),
@@ -149,7 +149,8 @@ def test_each_option_reaches_annotate(argv, expected, recorder, capsys):
             assert float(call[keyword].rescale(pq.s).magnitude) == pytest.approx(float(expected[keyword]))
         else:
             assert call[keyword] == expected[keyword] and type(call[keyword]) is type(expected[keyword])
-    assert call["path"] == recorder.path and call["n_patterns"] == 1 and call["progress"] is False
+    assert call["path"] == recorder.path and call["progress"] is False
+    assert call["n_patterns"] == ("auto" if "auto" in argv else 1)
 
 
 def test_without_options_annotate_gets_only_its_own_defaults(recorder, capsys):

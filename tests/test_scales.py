@@ -246,13 +246,13 @@ def test_a_saved_model_finds_warped_as_the_result_does(fitted, tmp_path):
     assert several.occurrences.equals(fitted.find(trains, random_state=0, warp=[1, 4]).occurrences)
 
 
-def test_search_inside_several_intervals(searched):
-    rec, _ = searched
-    result = detect(rec.spiketrains, intervals=[[0.0, 18.0], [22.0, 40.0]], random_state=0, **FAST)
-    assert isinstance(result, MultiScaleResult)
-    centers = result.occurrences["center"].to_numpy()
-    assert not ((centers > 18.0) & (centers < 22.0)).any()
-    assert result.parameters["recording_duration_s"] == pytest.approx(36.0)
+def test_the_grid_of_several_intervals_counts_only_their_time():
+    from convseq_neo.scale_search import plan_scales
+
+    rec = _recording()
+    scales, facts = plan_scales(rec.spiketrains, "auto", intervals=[[0.0, 18.0], [22.0, 40.0]])
+    assert facts["duration_s"] == pytest.approx(36.0)
+    assert [s.width_s for s in scales] == pytest.approx([0.1, 0.3])
 
 
 def test_a_pattern_counts_as_found_with_occurrences_and_two_members():

@@ -424,7 +424,8 @@ def place_field_order(result, spiketrains, movement: TrackMovement, *, n_positio
     if not isinstance(movement, TrackMovement):
         raise TypeError(f"movement must be a TrackMovement (from track_movement), got {type(movement).__name__}")
     trains = as_spiketrains(spiketrains)
-    n_neurons = len(result.unit_names)
+    names = getattr(result, "unit_names", None)
+    n_neurons = len(names) if names is not None else result.raster.n_neurons
     if len(trains) != n_neurons:
         raise ValueError(f"spiketrains holds {len(trains)} neurons but result was computed on {n_neurons}")
     rng = check_random_state(random_state)
