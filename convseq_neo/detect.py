@@ -26,10 +26,6 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
-import quantities as pq
-
-from convseq_neo._plausibility import RecordingWarning
-
 if TYPE_CHECKING:  # pragma: no cover
     from convseq_neo.multiscale import MultiScaleResult
     from convseq_neo.result import DetectionResult
@@ -327,9 +323,13 @@ spikeinterface BaseSorting or pynapple TsGroup
     if binned_input and _is_auto(bin_size):
         bin_size = None
     scales, facts = plan_scales(spiketrains, bin_size, **window)
-    rng = None if random_state is None else check_random_state(random_state)
-    seeds = [None if rng is None else int(s) for s in (rng.integers(2**31, size=len(scales)) if rng is not None
-                                                        else [0] * len(scales))]
+    # one seed per window, drawn from random_state (None stays None: fresh randomness at every window)
+    seeds = ([None] * len(scales) if random_state is None
+             else [int(s) for s in check_random_state(random_state).integers(2**31, size=len(scales))])
+
+    import quantities as pq
+
+    from convseq_neo._plausibility import RecordingWarning
 
     def fit_at(scale, k, level, index):
         with warnings.catch_warnings():
@@ -343,8 +343,10 @@ spikeinterface BaseSorting or pynapple TsGroup
     return search_scales(fit_at, scales, n_patterns, max_patterns, alpha, progress=progress, facts=facts)
 
 
-def _tied_bin_size(spiketrains, width, window: dict) -> pq.Quantity:
+def _tied_bin_size(spiketrains, width, window: dict):
     """The bin tied to an explicit ``width`` (``bin_size="auto"``): ``width / 20``, never finer than the data."""
+    import quantities as pq
+
     from convseq_neo._validation import check_time_quantity
     from convseq_neo.scale_search import recording_facts
     from convseq_neo.scales import BINS_PER_WIDTH

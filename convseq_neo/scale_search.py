@@ -26,9 +26,9 @@ The rules (documented for users in :func:`~convseq_neo.detect`, *Automatic time 
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -289,13 +289,8 @@ def search_scales(fit_at, scales: list[Scale], n_patterns, max_patterns: int, al
     for key, value in (facts or {}).items():
         parameters[f"recording_{key}"] = float(value)
     logger.info("scale search: kept %d pattern(s) over %d scale(s)", len(pattern_map), len(scales))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        search = pd.DataFrame(rows)
-    return MultiScaleResult(results, pattern_map, search, parameters)
+    return MultiScaleResult(results, pattern_map, pd.DataFrame(rows), parameters)
 
 
 def _json(values) -> str:
-    import json
-
     return json.dumps([round(float(v), 9) for v in values])
