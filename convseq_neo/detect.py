@@ -227,11 +227,12 @@ spikeinterface BaseSorting or pynapple TsGroup
     the median neuron fires more than 0.5 spikes on average, no window longer than a fiftieth of
     the searched time, and at most 5 windows, finest first. At each window, ``n_patterns``
     patterns are learned (``"auto"``: 1, 2, ... until the newest is not *found*, i.e. has no
-    significant cross-fitted occurrence or fewer than 2 member neurons, and the last fit whose
-    newest pattern was found is kept), exactly as with an explicit window; only found patterns
-    are reported. A pattern found at two windows (half of the smaller member set
-    shared, and half of the occurrences of the one with fewer within half the larger window of
-    the other's) is reported once, at the window where it has more significant occurrences.
+    significant cross-fitted occurrence or fewer than 2 member neurons, or repeats part of an
+    earlier pattern of the same fit, and the last fit whose newest pattern was found is kept),
+    exactly as with an explicit window; only found patterns are reported. A pattern found at two
+    windows (half of the smaller member set shared, and half of the occurrences of the one with
+    fewer within half the larger window of the other's) is reported once, at the window where it
+    has more significant occurrences.
     Nothing in these choices looks at ground truth: they use the held-out test alone.
 
     *False detections over the whole search.* Each window's fits are tested at ``alpha / S``
@@ -276,7 +277,7 @@ spikeinterface BaseSorting or pynapple TsGroup
     [0.1, 0.3]
     >>> [(round(float(p.width), 3), len(set(p.neurons) & set(recording.members[0])) >= 10)
     ...  for p in searched.patterns]
-    [(0.3, True)]
+    [(0.1, True)]
     """
     # imported here, not at the top, so that ``import convseq_neo`` (which binds this function) stays light
     from convseq_neo._validation import check_random_state

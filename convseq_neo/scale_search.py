@@ -10,8 +10,9 @@ The rules (documented for users in :func:`~convseq_neo.detect`, *Automatic time 
   occurrence and at least 2 member neurons (a filter whose occurrences pass but whose membership
   test names no neuron orders nothing); only found patterns are reported.
 - **Number of patterns, per scale.** Fits with 1, 2, ... patterns are run in turn; the search at
-  that scale stops at the first fit whose newest pattern is not found, or at ``max_patterns``,
-  and the last fit whose newest pattern was found is kept (the one-pattern fit when none was).
+  that scale stops at the first fit whose newest pattern is not found or repeats part of an
+  earlier pattern of the same fit (:func:`is_part_of`), or at ``max_patterns``, and the last fit
+  whose newest pattern was found is kept (the one-pattern fit when none was).
 - **False detections over the whole search.** Every fit at a scale is tested at ``alpha / S``
   for ``S`` searched scales (Bonferroni over scales). On a recording with nothing in it, more
   than one fit runs at a scale only after the first fit there made a (false) detection, so the
@@ -39,7 +40,7 @@ from convseq_neo.scales import Scale, scale_grid, time_resolution
 logger = logging.getLogger(__name__)
 
 __all__ = ["AUTO", "MIN_MEMBERS", "check_auto_arguments", "recording_facts", "plan_scales", "is_found",
-           "fit_patterns", "keep_across_scales", "search_scales"]
+           "is_part_of", "fit_patterns", "keep_across_scales", "search_scales"]
 
 #: The value of the automatic defaults.
 AUTO = "auto"
@@ -151,16 +152,21 @@ def fit_patterns(fit, n_patterns, max_patterns: int, *, alpha: float, scale_inde
         these = [_evidence_row(result, scale_index, pattern, alpha=alpha, warp=1.0, chosen=False, kept=-1,
                                seconds=seconds) for pattern in result.patterns]
         rows.extend(these)
-        newest_found = is_found(result.patterns[-1])
+        newest = result.patterns[-1]
+        whole = next((earlier for earlier in result.patterns[:-1] if is_part_of(newest, earlier)), None)
+        newest_found = is_found(newest) and whole is None
         if kept_result is None or newest_found:
             kept_result, kept_rows = result, these
         if not newest_found:
             if len(counts) > 1:
-                newest = result.patterns[-1]
-                reason = ("no significant occurrence" if newest.n_occurrences == 0
-                          else f"fewer than {MIN_MEMBERS} member neurons")
+                if whole is not None:
+                    reason = f"repeats part of pattern {whole.pattern_id} (its members, in its order)"
+                elif newest.n_occurrences == 0:
+                    reason = "has no significant occurrence"
+                else:
+                    reason = f"has fewer than {MIN_MEMBERS} member neurons"
                 for row in these:
-                    row["note"] = f"newest pattern has {reason}: stop"
+                    row["note"] = f"newest pattern {reason}: stop"
             break
     for row in kept_rows:
         row["chosen"] = True
@@ -174,6 +180,47 @@ MIN_MEMBERS = 2
 def is_found(pattern) -> bool:
     """A pattern counts as found: at least one significant occurrence and :data:`MIN_MEMBERS` member neurons."""
     return pattern.n_occurrences > 0 and pattern.size >= MIN_MEMBERS
+
+
+#: Share of a pattern's members that must be members of an earlier one for :func:`is_part_of`.
+PART_SHARE = 0.8
+
+
+def is_part_of(part, whole) -> bool:
+    """Whether pattern ``part`` repeats a piece of ``whole``: most of its members are ``whole``'s, in ``whole``'s order.
+
+    A second pattern of one fit can learn the head or tail of the first one's sequence and catch an
+    occurrence or two that the first missed. At least :data:`PART_SHARE` of ``part``'s members
+    (and at least :data:`MIN_MEMBERS`) must be members of ``whole``, and the shared members' lags
+    must rise together (Spearman correlation above 0). A sequence and its reverse share every
+    member but not the order, so they stay two patterns.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import quantities as pq
+    >>> from convseq_neo.result import Pattern
+    >>> def pattern(i, neurons, lags):
+    ...     return Pattern(i, np.array(neurons), (), np.array(lags, dtype=float) * pq.ms, np.zeros(len(neurons)),
+    ...                    np.zeros(len(neurons)), np.zeros((10, 4)), 5)
+    >>> whole = pattern(0, [1, 2, 3, 4, 5], [0, 10, 20, 30, 40])
+    >>> is_part_of(pattern(1, [1, 2, 3], [-10, 0, 10]), whole), is_part_of(pattern(1, [3, 2, 1], [-10, 0, 10]), whole)
+    (True, False)
+    """
+    from scipy.stats import spearmanr
+
+    part_neurons, whole_neurons = np.asarray(part.neurons, dtype=int), np.asarray(whole.neurons, dtype=int)
+    shared = np.isin(part_neurons, whole_neurons)
+    if part_neurons.size == 0 or shared.sum() < max(MIN_MEMBERS, PART_SHARE * part_neurons.size):
+        return False
+    part_lags = np.asarray(part.lags.magnitude if hasattr(part.lags, "magnitude") else part.lags, dtype=float)
+    whole_lags = np.asarray(whole.lags.magnitude if hasattr(whole.lags, "magnitude") else whole.lags, dtype=float)
+    lag_of = dict(zip(whole_neurons.tolist(), whole_lags.tolist()))
+    mine = part_lags[shared]
+    theirs = np.array([lag_of[int(n)] for n in part_neurons[shared]])
+    if np.ptp(mine) == 0 or np.ptp(theirs) == 0:
+        return False
+    return bool(spearmanr(mine, theirs).statistic > 0)
 
 
 def _members_shared(a, b) -> float:

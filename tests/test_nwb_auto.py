@@ -40,8 +40,9 @@ AFTER_WRITE = {"nwb_file", "nwb_events_table", "nwb_patterns_table", "nwb_parame
 
 @pytest.fixture(scope="module")
 def recording():
+    """12 members 20 ms apart: a 220 ms sequence, which the 300 ms window holds and the 100 ms one cuts."""
     return sequence_recording(n_neurons=30, members_per_pattern=12, duration=40 * pq.s, rate=2 * pq.Hz,
-                              lag_step=10 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
+                              lag_step=20 * pq.ms, n_occurrences=20, jitter=2 * pq.ms, random_state=1)
 
 
 @pytest.fixture(scope="module")

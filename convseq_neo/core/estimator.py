@@ -240,7 +240,9 @@ class ConvSeq:
 
     **What is tested.** A trained filter is not tested as it is. Each model (every fold's, and the
     all-data one) first finds its pattern's members, their lags, and each member's participation
-    and jitter in its own training data (the membership test on its in-sample peaks). The tested
+    and jitter in its own training data (the membership test on its in-sample peaks, as many of
+    the highest as give the members the most evidence, ranked again by a provisional members'
+    filter: :func:`~convseq_neo.core.crossfit.select_members`). The tested
     statistic is the members' evidence alone: each member's spikes around its lag weighted by
     their log likelihood ratio (occurrence against background, from that participation, jitter
     and the neuron's rate); other neurons are left out. This uses nothing of the tested fold but

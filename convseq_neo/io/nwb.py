@@ -1409,8 +1409,8 @@ def annotate(path, bin_size="auto", width="auto", n_patterns="auto", *, max_patt
     ...                     n_folds=3)
     >>> found = read_detections(path, "searched")
     >>> found.parameters["scales_width_s"], found.patterns[["width", "bin_size"]].round(3).values.tolist()
-    ('[0.1, 0.3]', [[0.3, 0.015]])
-    >>> bool(found.occurrences["width"].round(3).eq(0.3).all()), int(found.search["kept"].max())
+    ('[0.1, 0.3]', [[0.1, 0.005]])
+    >>> bool(found.occurrences["width"].round(3).eq(0.1).all()), int(found.search["kept"].max())
     (True, 0)
     """
     remote = _is_remote(path)

@@ -3,9 +3,11 @@
 import numpy as np
 import torch
 
-from convseq_neo.core.crossfit import member_filter, restrict_to_members, unmix_members
+from convseq_neo.core.crossfit import member_filter, restrict_to_members, select_members, unmix_members
 from convseq_neo.core.crossfit import model_masks as make_masks
+from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.core.response import make_response, response_length
+from convseq_neo.core.significance import masked_peaks
 from convseq_neo.raster import SpikeRaster
 
 PEAKS = np.arange(60, 1940, 60)
@@ -91,3 +93,49 @@ def test_tested_filters_hold_only_the_members_found_in_each_models_training_data
         np.testing.assert_array_equal(named, members)
         # each member's weight peaks where the template put it
         np.testing.assert_array_equal(tested[model, 0, members].argmax(axis=1), width // 2 - 5 + np.arange(10))
+
+
+def _weakly_trained(seed):
+    """12 occurrences of a 20-member sequence in 75 neurons at 5 % per bin, and a filter half-way through
+    training: every neuron weighs one random lag, the members theirs (so chance peaks rank among the true ones)."""
+    rng = np.random.default_rng(seed)
+    n_neurons, n_occurrences, width = 75, 12, 20
+    n_bins = 666
+    dense = (rng.random((n_neurons, n_bins)) < 0.05).astype(int)
+    members = rng.choice(n_neurons, 20, replace=False)
+    lags = np.round(np.linspace(0, 9, 20)).astype(int)
+    onsets = n_bins // n_occurrences // 2 - 5 + n_bins // n_occurrences * np.arange(n_occurrences)
+    for onset in onsets:
+        kept = rng.random(20) < 0.8
+        dense[members[kept], onset + lags[kept]] = 1
+    raster = SpikeRaster.from_dense(dense)
+    template = np.full((n_neurons, width), 0.5 / width, dtype=np.float32)
+    template[np.arange(n_neurons), rng.integers(0, width, n_neurons)] += 0.5
+    template[members] = 0.5 / width
+    template[members, width // 2 - 5 + lags] += 0.5
+    op = make_response(raster, width, backend="events")
+    with torch.no_grad():
+        response = op(torch.as_tensor(template[None]))[0].numpy()
+    return raster, op, response, members, onsets + 4.5, width
+
+
+def test_select_members_finds_the_occurrences_among_chance_peaks_and_names_the_members():
+    for seed in range(5):
+        raster, op, response, members, centres, width = _weakly_trained(seed)
+        mask = np.ones(response.size, dtype=bool)
+        peaks, table = select_members(op, raster, 0, response, mask, np.inf, width, 1, 0.05)
+        named = np.flatnonzero(table["member"])
+        assert np.isin(named, members).sum() >= 18 and (~np.isin(named, members)).sum() <= 3, seed
+        distance = np.abs(peaks[:, None] - centres[None, :])
+        assert (distance.min(axis=0) <= 3).all(), seed  # every occurrence is among the chosen peaks
+        assert (distance.min(axis=1) <= 3).mean() >= 0.7, seed  # and most chosen peaks are occurrences
+        # the former rule (the top 5 peaks when none crosses the threshold) names fewer
+        all_peaks, heights = masked_peaks(response, mask, width)
+        former = membership_for_pattern(0, raster, all_peaks[np.argsort(heights)[::-1][:5]], width, 1, 0.05)
+        assert former["member"].sum() < np.isin(named, members).sum(), seed
+
+
+def test_select_members_with_no_peak_names_nobody():
+    raster, op, response, _, _, width = _weakly_trained(0)
+    peaks, table = select_members(op, raster, 0, response, np.zeros(response.size, dtype=bool), np.inf, width, 1, 0.05)
+    assert peaks.size == 0 and not table["member"].any()
