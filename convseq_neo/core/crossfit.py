@@ -144,6 +144,8 @@ PEAK_COUNTS = (5, 6, 8, 10, 13, 16, 20, 25, 32, 40, 50, 64, 80, 100, 128, 160, 2
 #: Neurons below this membership p-value make the preliminary filter of :func:`select_members`'
 #: refinement (a filter to find peaks with, not a claim of membership).
 PRELIMINARY_LEVEL = 0.2
+#: Counts tried past the best one before :func:`select_members` stops looking (when it has members).
+_PATIENCE = 3
 #: Refinements of :func:`select_members`: peaks of the preliminary member filter, then members again.
 N_REFINEMENTS = 2
 
@@ -158,13 +160,17 @@ def _most_members(pattern: int, raster: SpikeRaster, peaks: np.ndarray, heights:
     """
     order = np.argsort(heights, kind="stable")[::-1]
     counts = sorted({m for m in (*PEAK_COUNTS, n_above) if 5 <= m <= peaks.size} or {peaks.size})
-    best = None
+    best, below = None, 0
     for m in counts:
         chosen = peaks[order[:m]]
         table = membership_for_pattern(pattern, raster, chosen, width, lag_tolerance, alpha)
         evidence = float(-np.log10(np.clip(table.loc[table["member"], "pvalue"].to_numpy(), 1e-300, 1)).sum())
         if best is None or evidence > best[0]:
-            best = (evidence, chosen, table)
+            best, below = (evidence, chosen, table), 0
+        else:
+            below += 1
+            if below == _PATIENCE and best[0] > 0:  # past the occurrences: more peaks only add chance ones
+                break
     return best[1], best[2]
 
 
@@ -175,7 +181,9 @@ def select_members(op, raster: SpikeRaster, pattern: int, response: np.ndarray, 
     The trained filter's in-sample peaks (``mask``) are ranked by height. Of the top ``m`` peaks,
     for each ``m`` of :data:`PEAK_COUNTS` and the count above ``threshold``, the membership test
     (:func:`~convseq_neo.core.membership.membership_for_pattern`) is run, and the ``m`` whose
-    members hold the most evidence (the sum of their ``-log10 p``) is kept. A trained filter weighs
+    members hold the most evidence (the sum of their ``-log10 p``) is kept; the counts are tried
+    in increasing order, and the scan stops three counts past the best one (more peaks than the
+    occurrences add only chance ones). A trained filter weighs
     every neuron a little, so its peaks rank true occurrences among chance ones. Then,
     :data:`N_REFINEMENTS` times, the neurons below :data:`PRELIMINARY_LEVEL` make a member filter
     (:func:`member_filter`), whose peaks on the same training times rank the occurrences again,
