@@ -213,10 +213,8 @@ def is_part_of(part, whole) -> bool:
     shared = np.isin(part_neurons, whole_neurons)
     if part_neurons.size == 0 or shared.sum() < max(MIN_MEMBERS, PART_SHARE * part_neurons.size):
         return False
-    part_lags = np.asarray(part.lags.magnitude if hasattr(part.lags, "magnitude") else part.lags, dtype=float)
-    whole_lags = np.asarray(whole.lags.magnitude if hasattr(whole.lags, "magnitude") else whole.lags, dtype=float)
-    lag_of = dict(zip(whole_neurons.tolist(), whole_lags.tolist()))
-    mine = part_lags[shared]
+    lag_of = dict(zip(whole_neurons.tolist(), whole.lags.rescale(pq.s).magnitude.tolist()))
+    mine = part.lags.rescale(pq.s).magnitude[shared]
     theirs = np.array([lag_of[int(n)] for n in part_neurons[shared]])
     if np.ptp(mine) == 0 or np.ptp(theirs) == 0:
         return False

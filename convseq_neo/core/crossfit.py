@@ -150,7 +150,7 @@ _PATIENCE = 3
 N_REFINEMENTS = 2
 
 
-def _most_members(pattern: int, raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarray, width: int,
+def _most_evidence(pattern: int, raster: SpikeRaster, peaks: np.ndarray, heights: np.ndarray, width: int,
                   lag_tolerance: int, alpha: float, n_above: int) -> tuple[np.ndarray, pd.DataFrame]:
     """The top-``m`` peaks whose members hold the most evidence, and their membership table.
 
@@ -196,6 +196,23 @@ def select_members(op, raster: SpikeRaster, pattern: int, response: np.ndarray, 
     Every step reads the training times only, so the tested fold stays unseen and the
     cross-fitted p-values keep their meaning.
 
+    Parameters
+    ----------
+    op : response operator
+        From :func:`~convseq_neo.core.response.make_response`; computes the provisional filters' responses.
+    raster : SpikeRaster
+    pattern : int
+        The pattern's number (the membership table's ``pattern`` column).
+    response : ndarray, shape (L,)
+        The model's trained filter's response.
+    mask : ndarray of bool, shape (L,)
+        The model's training times (:func:`model_masks`).
+    threshold : float
+        The reference threshold; the number of peaks above it is one of the counts tried.
+    width, lag_tolerance : int
+    alpha : float
+        False discovery rate of the membership test.
+
     Returns
     -------
     peaks : ndarray of int
@@ -206,7 +223,7 @@ def select_members(op, raster: SpikeRaster, pattern: int, response: np.ndarray, 
     peaks, heights = masked_peaks(response, mask, width)
     if peaks.size == 0:
         return peaks, membership_for_pattern(pattern, raster, peaks, width, lag_tolerance, alpha)
-    chosen, table = _most_members(pattern, raster, peaks, heights, width, lag_tolerance, alpha,
+    chosen, table = _most_evidence(pattern, raster, peaks, heights, width, lag_tolerance, alpha,
                                   int(np.sum(heights > threshold)))
     for _ in range(N_REFINEMENTS):
         preliminary = table["pvalue"].to_numpy() < PRELIMINARY_LEVEL
@@ -218,7 +235,7 @@ def select_members(op, raster: SpikeRaster, pattern: int, response: np.ndarray, 
         peaks, heights = masked_peaks(refined, mask, width)
         if peaks.size == 0:
             break
-        chosen, table = _most_members(pattern, raster, peaks, heights, width, lag_tolerance, alpha, 0)
+        chosen, table = _most_evidence(pattern, raster, peaks, heights, width, lag_tolerance, alpha, 0)
     return chosen, table
 
 
