@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import fisher_exact
+from scipy.stats import hypergeom
 
 from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.raster import SpikeRaster
@@ -90,6 +90,18 @@ def _three_means(matrix: np.ndarray, n_iter: int = 20) -> np.ndarray:
     return _k_means(matrix, labels, n_iter)
 
 
+def _fisher_two_sided(hits_a: np.ndarray, n_a: int, hits_b: np.ndarray, n_b: int) -> np.ndarray:
+    """Two-sided p-values of Fisher's exact test of every column's table ``[[a, n_a - a], [b, n_b - b]]``.
+
+    The p-value :func:`scipy.stats.fisher_exact` gives (the probability of the tables with the
+    column's total that are no more likely than the observed one), for all columns at once.
+    """
+    totals = (hits_a + hits_b)[:, None]
+    pmf = hypergeom.pmf(np.arange(n_a + 1)[None, :], n_a + n_b, n_a, totals)  # 0 outside each table's support
+    observed = hypergeom.pmf(hits_a, n_a + n_b, n_a, totals[:, 0])
+    return np.minimum(np.where(pmf <= observed[:, None] * (1 + 1e-14), pmf, 0.0).sum(axis=1), 1.0)
+
+
 def _specific_neurons(participation: np.ndarray, rows_a: np.ndarray, rows_b: np.ndarray,
                       specific_p: float) -> tuple[np.ndarray, np.ndarray]:
     """Columns that take part more often in the ``rows_a`` than in the ``rows_b`` occurrences, and the reverse.
@@ -97,12 +109,11 @@ def _specific_neurons(participation: np.ndarray, rows_a: np.ndarray, rows_b: np.
     Fisher's exact test per column at ``p < specific_p``.
     """
     n_a, n_b = int(rows_a.sum()), int(rows_b.sum())
-    hits_a, hits_b = participation[rows_a].sum(axis=0), participation[rows_b].sum(axis=0)
-    to_a, to_b = [], []
-    for column, (a, b) in enumerate(zip(hits_a, hits_b)):
-        if a * n_b != b * n_a and fisher_exact([[a, n_a - a], [b, n_b - b]])[1] < specific_p:
-            (to_a if a * n_b > b * n_a else to_b).append(column)
-    return np.asarray(to_a, dtype=np.int64), np.asarray(to_b, dtype=np.int64)
+    hits_a = participation[rows_a].sum(axis=0).astype(np.int64)
+    hits_b = participation[rows_b].sum(axis=0).astype(np.int64)
+    leaning = hits_a * n_b - hits_b * n_a
+    specific = (leaning != 0) & (_fisher_two_sided(hits_a, n_a, hits_b, n_b) < specific_p)
+    return np.flatnonzero(specific & (leaning > 0)), np.flatnonzero(specific & (leaning < 0))
 
 
 def _weaker_groups(participation: np.ndarray, labels: np.ndarray, heights: np.ndarray, *, min_specific: int,

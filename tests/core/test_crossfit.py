@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from convseq_neo.core.crossfit import _height_threshold, crossfit_test, fold_regions, match_filters, model_masks
+from convseq_neo.core.crossfit import (
+    _height_threshold,
+    _offsets_around,
+    crossfit_test,
+    fold_regions,
+    match_filters,
+    model_masks,
+)
 from convseq_neo.core.response import make_response, response_length
 from convseq_neo.core.significance import CandidatePeaks, collect_peaks, empirical_pvalues, masked_peaks
 from convseq_neo.raster import SpikeRaster
@@ -155,3 +162,15 @@ def test_height_threshold_agrees_with_the_pvalues_at_every_attainable_cutoff():
             assert np.isfinite(threshold), (n_null, n_above)
             assert empirical_pvalues([threshold], null)[0] <= cutoff
             assert empirical_pvalues([np.nextafter(threshold, -np.inf)], null)[0] > cutoff
+
+
+def test_offsets_around_pools_each_centres_spikes_in_order():
+    rng = np.random.default_rng(4)
+    dense = (rng.random((3, 800)) < 0.08).astype(int)
+    raster = SpikeRaster.from_dense(dense)
+    centres = np.array([0, 5, 6, 300, 790, 799])  # overlapping reaches and both edges
+    for neuron in range(3):
+        spikes = np.flatnonzero(dense[neuron])
+        expected = np.concatenate([spikes[np.abs(spikes - c) <= 7] - c for c in centres])
+        np.testing.assert_array_equal(_offsets_around(raster, neuron, centres, 7), expected)
+    assert _offsets_around(raster, 0, centres[:0], 7).size == 0

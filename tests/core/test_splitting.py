@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 import quantities as pq
+from scipy.stats import fisher_exact
 
 from convseq_neo import detect
-from convseq_neo.core.splitting import split_occurrences
+from convseq_neo.core.splitting import _fisher_two_sided, split_occurrences
 from convseq_neo.raster import SpikeRaster
 from convseq_neo.synthetic.evaluate import score_detections
 from convseq_neo.synthetic.generate import sequence_recording
@@ -78,3 +79,12 @@ def test_three_disjoint_sequences_are_learned_as_three_patterns():
         assigned = per_pattern["learned_pattern"].notna().sum()
         passed += int(assigned == 3 and scores.f1 >= 0.8 and per_pattern["f1"].min() >= 0.5)
     assert passed >= 4
+
+
+@pytest.mark.parametrize("n_a, n_b", [(1, 1), (4, 30), (17, 17), (40, 9)])
+def test_fisher_p_values_of_all_columns_at_once_are_scipys(n_a, n_b):
+    rng = np.random.default_rng(n_a * 100 + n_b)
+    hits_a, hits_b = rng.integers(0, n_a + 1, 60), rng.integers(0, n_b + 1, 60)
+    hits_a[:3], hits_b[:3] = (0, n_a, n_a // 2), (0, n_b, n_b // 2)  # the edges of the table and a middle one
+    expected = [fisher_exact([[a, n_a - a], [b, n_b - b]])[1] for a, b in zip(hits_a, hits_b)]
+    np.testing.assert_allclose(_fisher_two_sided(hits_a, n_a, hits_b, n_b), expected, rtol=1e-9)
