@@ -7,6 +7,9 @@ many times over (notebook 01 beside one busy process: 18 s with one thread, 114 
 line) runs one thread, as the in-process tests do (``tests/conftest.py``), unless
 ``OMP_NUM_THREADS`` is already set (then that number).
 
+**Workers.** ``make test`` runs the suite on every core with pytest-xdist, one file per worker
+(``pytest_collection_modifyitems`` below), each worker on one thread.
+
 **Data.** Every test that needs the CA1 recording of Rubin et al. (2019) asks for the ``ca1_data_dir``
 fixture (directly, or through ``ca1_segment`` / ``ca1_raster`` in ``tests/conftest.py``), and every
 notebook that calls ``load_rubin_ca1`` (or ``load_nelpy_linear_track``, for the tetrode recording) is
@@ -24,6 +27,9 @@ import pytest
 _threads = os.environ.setdefault("OMP_NUM_THREADS", "1")
 for _variable in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # torch reads MKL_NUM_THREADS before OMP's
     os.environ.setdefault(_variable, _threads)
+
+#: Files whose tests share an expensive session fixture (tests/conftest.py's planted fits): one worker runs them all.
+SHARED_FIXTURE_GROUPS = {"tests/core/test_estimator.py": "planted fits", "tests/test_detect.py": "planted fits"}
 
 DATA_DIR_ENV = "CONVSEQ_DATA_DIR"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "shared" / "data"
@@ -83,3 +89,15 @@ def pytest_runtest_setup(item):
         require_ca1(f"notebook {path.name}")
     if "load_nelpy_linear_track" in text:
         require_nelpy(f"notebook {path.name}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each file runs on one worker.
+
+    A module-scoped fit is then built once, as in a serial run; the files in
+    :data:`SHARED_FIXTURE_GROUPS` share a worker, so their session fixtures are built once too.
+    Without xdist the marker does nothing.
+    """
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(path, path)))

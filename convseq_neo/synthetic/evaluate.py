@@ -268,7 +268,8 @@ def _cluster_dp(d: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray, to
     indices within the cluster.
     """
     n_rows, n_cols = d.size, t.size
-    scale = 1.0 / (tol * (min(n_rows, n_cols) + 1)) if tol > 0 else 0.0
+    # divided, not multiplied by its inverse: that overflows for a subnormal tolerance (0 * inf is NaN)
+    spread = tol * (min(n_rows, n_cols) + 1) if tol > 0 else np.inf
     value = np.zeros(n_cols + 1)  # value[j] = F(i, j), valid for j <= filled
     filled = 0
     codes = []  # per row, for j in (lo, hi]: 2 match, 0 skip the detection, 1 skip the true event
@@ -278,7 +279,7 @@ def _cluster_dp(d: np.ndarray, t: np.ndarray, lo: np.ndarray, hi: np.ndarray, to
             value[filled + 1:b + 1] = value[filled]
             filled = b
         previous = value[a:b + 1].copy()
-        take = previous[:-1] + (1.0 - np.abs(d[i] - t[a:b]) * scale)
+        take = previous[:-1] + (1.0 - np.abs(d[i] - t[a:b]) / spread)
         current = np.maximum.accumulate(np.r_[previous[0], np.maximum(previous[1:], take)])
         took = (take >= previous[1:]) & (take == current[1:])
         above = previous[1:] == current[1:]
