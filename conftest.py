@@ -8,7 +8,7 @@ line) runs one thread, as the in-process tests do (``tests/conftest.py``), unles
 ``OMP_NUM_THREADS`` is already set (then that number).
 
 **Workers.** ``make test`` runs the suite on every core with pytest-xdist, one file per worker
-(``pytest_collection_modifyitems`` below), each worker on one thread.
+(``pytest_xdist_make_scheduler`` below), each worker on one thread.
 
 **Data.** Every test that needs the CA1 recording of Rubin et al. (2019) asks for the ``ca1_data_dir``
 fixture (directly, or through ``ca1_segment`` / ``ca1_raster`` in ``tests/conftest.py``), and every
@@ -91,13 +91,22 @@ def pytest_runtest_setup(item):
         require_nelpy(f"notebook {path.name}")
 
 
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``make test`` runs ``-n auto --dist loadgroup``) each file runs on one worker.
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist with ``--dist loadfile`` (``make test``): one file per worker, some files together.
 
-    A module-scoped fit is then built once, as in a serial run; the files in
-    :data:`SHARED_FIXTURE_GROUPS` share a worker, so their session fixtures are built once too.
-    Without xdist the marker does nothing.
+    Each file's tests run on one worker, so a module-scoped fit is built once, as in a serial run;
+    the files in :data:`SHARED_FIXTURE_GROUPS` share a worker, so their session fixtures are built
+    once too. (xdist's ``loadgroup`` marks cannot do this under pytest 9.2, whose node ids ignore
+    the suffix xdist adds.)
     """
-    for item in items:
-        path = item.nodeid.split("::")[0]
-        item.add_marker(pytest.mark.xdist_group(SHARED_FIXTURE_GROUPS.get(path, path)))
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class FileGroups(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_FIXTURE_GROUPS.get(path, path)
+
+    return FileGroups(config, log)
