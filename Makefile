@@ -35,7 +35,7 @@ demo: install
 # does), a test or notebook that needs the CA1 files fails when they are missing instead of skipping.
 test: install-test
 	$(BIN)/ruff check .
-	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=25
+	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python -m pytest -n auto --dist loadfile --durations=25
 
 lint: install-test
 	$(BIN)/ruff check .
