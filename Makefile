@@ -30,12 +30,12 @@ install-release: $(BIN)/python
 demo: install
 	$(BIN)/python -m convseq_neo demo
 
-# The whole suite and the notebooks, a file per worker on every core (pytest-xdist, one thread each); the
-# 25 slowest steps are listed at the end. With CI set (as .ci/run does), a test or notebook that needs
+# The whole suite and the notebooks, a file per worker on every core (pytest-xdist, one thread each), the
+# slowest files first (conftest.py's SLOWEST_FIRST); the 25 slowest steps are listed at the end. With CI set (as .ci/run does), a test or notebook that needs
 # the CA1 files fails when they are missing instead of skipping.
 test: install-test
 	$(BIN)/ruff check .
-	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python -m pytest -n auto --dist loadfile --durations=25
+	CONVSEQ_DATA_DIR=$${CONVSEQ_DATA_DIR:-$(abspath ../shared/data)} $(BIN)/python -m pytest -n auto --dist loadfile --no-loadscope-reorder --durations=25
 
 lint: install-test
 	$(BIN)/ruff check .

@@ -8,7 +8,8 @@ line) runs one thread, as the in-process tests do (``tests/conftest.py``), unles
 ``OMP_NUM_THREADS`` is already set (then that number).
 
 **Workers.** ``make test`` runs the suite on every core with pytest-xdist, one file per worker
-(``pytest_xdist_make_scheduler`` below), each worker on one thread.
+(``pytest_xdist_make_scheduler`` below), each worker on one thread, the slowest files first
+(:data:`SLOWEST_FIRST`).
 
 **Data.** Every test that needs the CA1 recording of Rubin et al. (2019) asks for the ``ca1_data_dir``
 fixture (directly, or through ``ca1_segment`` / ``ca1_raster`` in ``tests/conftest.py``), and every
@@ -30,6 +31,15 @@ for _variable in ("MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # torch reads MKL
 
 #: Files whose tests share an expensive session fixture (tests/conftest.py's planted fits): one worker runs them all.
 SHARED_FIXTURE_GROUPS = {"tests/core/test_estimator.py": "planted fits", "tests/test_detect.py": "planted fits"}
+
+#: The files that take longest, slowest first (``make test --durations`` on 2 cores: notebook 02 about
+#: 330 s, the planted fits about 450 s together, the CA1 tests 180 s, the other notebooks 45-90 s each).
+#: They run first, in this order, and everything else after them in collection order, so that on a
+#: few workers no long file starts last and leaves the other workers idle.
+SLOWEST_FIRST = ("notebooks/02_ca1_place_cells.ipynb", "tests/core/test_estimator.py", "tests/test_detect.py",
+                 "tests/test_ca1.py", "notebooks/05_tetrode_run_rest.ipynb", "notebooks/04_sensitivity.ipynb",
+                 "notebooks/03_nwb_workflow.ipynb", "notebooks/01_quick_start.ipynb",
+                 "tests/test_annotate_many.py", "tests/core/test_splitting.py")
 
 DATA_DIR_ENV = "CONVSEQ_DATA_DIR"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "shared" / "data"
@@ -89,6 +99,16 @@ def pytest_runtest_setup(item):
         require_ca1(f"notebook {path.name}")
     if "load_nelpy_linear_track" in text:
         require_nelpy(f"notebook {path.name}")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files of :data:`SLOWEST_FIRST` first, in its order; the rest keep their order.
+
+    ``make test`` passes ``--no-loadscope-reorder``, so that xdist hands files out in this order
+    (by default it sorts them by their number of tests, which put the one-test notebooks last).
+    """
+    rank = {path: position for position, path in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
 
 
 @pytest.hookimpl(optionalhook=True)

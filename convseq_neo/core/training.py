@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from convseq_neo.core.objective import convseq_loss
+from convseq_neo.core.objective import MaskedLoss
 from convseq_neo.core.significance import masked_peaks
 from convseq_neo.core.splitting import split_occurrences
 from convseq_neo.raster import SpikeRaster
@@ -119,14 +119,14 @@ class ResponseObjective:
         self.explained_mask = explained_mask
         self.settings = settings
         self._recentring = _Recentring(raster, op.width) if settings.recenter_every > 0 else None
+        self._loss = MaskedLoss(train_mask, explained_mask, settings.tv_weight, settings.explained_weight, op.dtype)
         self._responses = None
 
     def losses(self, filters: torch.Tensor) -> torch.Tensor:
         """Loss of each filter (differentiable); keeps the responses for :meth:`recenter_shifts`."""
         responses = self.op(filters)
         self._responses = responses
-        return convseq_loss(responses, self.train_mask, self.explained_mask, self.settings.tv_weight,
-                            self.settings.explained_weight)
+        return self._loss(responses)
 
     def recenter_shifts(self, filters: torch.Tensor) -> np.ndarray:
         """Shifts for the filters of the latest :meth:`losses` call, from where they meet the data at top peaks."""
