@@ -153,17 +153,10 @@ def detect_recording(seed: int, layout: str):
 
 def short_recording(seed: int, n_occurrences: int):
     """75 neurons, 5 % background per bin, a 20-member sequence spanning 10 bins at participation 0.8."""
-    rng = np.random.default_rng([seed, n_occurrences])
-    n_bins = round(444 * n_occurrences / 8)
-    raster = (rng.random((75, n_bins)) < 0.05).astype(np.int8)
-    members = rng.choice(75, 20, replace=False)
-    lags = np.round(np.linspace(0, 9, 20)).astype(int)
-    gap = n_bins // n_occurrences
-    onsets = gap // 2 - 5 + gap * np.arange(n_occurrences)
-    for onset in onsets:
-        kept = rng.random(20) < 0.8
-        raster[members[kept], onset + lags[kept]] = 1
-    return raster, onsets + 4.5, members
+    from convseq_neo.synthetic.even_raster import evenly_planted_raster
+
+    planted = evenly_planted_raster(n_occurrences, random_state=np.random.default_rng([seed, n_occurrences]))
+    return planted.raster, planted.centres, planted.members
 
 
 # ---------------------------------------------------------------------------------------------- methods

@@ -19,7 +19,8 @@ the null suite, seeds 0-4), ``bench_planted.py`` (sensitivity on the planted cas
 false detections over seeds 0-4), ``bench_session_scaling.py`` (the whole detection's time and
 memory for 100-1000 units x 10-120 minutes) and ``bench_sensitivity.py --full --resume`` (weak
 sequences and several patterns: the whole grid, seeds 0-2; it resumes from the rows already in
-``results/bench_sensitivity.jsonl``).
+``results/bench_sensitivity.jsonl``) and ``bench_objective.py --seeds 0 1 2`` (where weak sequences
+are missed: the loss training reaches from random starts against the planted answer, 3 min).
 
 Each script writes its JSON and PNG under ``benchmarks/results/``; this one adds
 ``run_all[_quick].json`` (the machine, the command, each script's wall time and exit status) and
@@ -56,7 +57,8 @@ def main() -> None:
              else [["bench_core.py"], ["bench_peers.py", "--full", "--threads", str(args.threads)],
                    ["bench_scaling.py", "--threads", str(args.threads)], ["bench_ca1.py"],
                    ["bench_null.py", "--jobs", "2"], ["bench_planted.py", "--jobs", "2"], ["bench_session.py"],
-                   ["bench_session_scaling.py"], ["bench_sensitivity.py", "--full", "--resume"]])
+                   ["bench_session_scaling.py"], ["bench_sensitivity.py", "--full", "--resume"],
+                   ["bench_objective.py", "--seeds", "0", "1", "2"]])
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
            "OPENBLAS_NUM_THREADS": str(args.threads)}
     command = " ".join([Path(sys.executable).name, *sys.argv])

@@ -561,3 +561,25 @@ def test_mismatched_windows_are_rejected():
     trains = [neo.SpikeTrain([0.1] * pq.s, t_stop=2 * pq.s), neo.SpikeTrain([0.1] * pq.s, t_stop=3 * pq.s)]
     with pytest.raises(ValueError, match="spiketrains"):
         plant_sequences(trains, [np.array([0, 1])])
+
+
+def test_evenly_planted_raster_plants_each_member_at_its_lag():
+    from convseq_neo.synthetic.even_raster import evenly_planted_raster
+
+    planted = evenly_planted_raster(10, background=0.0, participation=1.0, random_state=3)
+    onsets = np.round(planted.centres - 4.5).astype(int)
+    assert planted.raster.sum() == 10 * 20
+    for onset in onsets:
+        assert planted.raster[planted.members, onset + planted.lags].all()
+    assert planted.raster.shape == (75, 555)
+
+
+@pytest.mark.parametrize("kwargs, words", [({"n_occurrences": 0}, "n_occurrences"),
+                                           ({"n_occurrences": 5, "n_members": 80}, "n_members"),
+                                           ({"n_occurrences": 5, "participation": 1.5}, "participation"),
+                                           ({"n_occurrences": 5, "span": 60}, "span")])
+def test_evenly_planted_raster_refuses_bad_arguments(kwargs, words):
+    from convseq_neo.synthetic.even_raster import evenly_planted_raster
+
+    with pytest.raises(ValueError, match=words):
+        evenly_planted_raster(**kwargs)

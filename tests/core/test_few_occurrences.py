@@ -5,6 +5,7 @@ import pytest
 
 from convseq_neo import ConvSeq
 from convseq_neo.synthetic.evaluate import match_events
+from convseq_neo.synthetic.even_raster import evenly_planted_raster
 
 N_NEURONS, N_MEMBERS, N_OCCURRENCES, WIDTH = 75, 20, 12, 20
 SEEDS = range(5)
@@ -15,17 +16,9 @@ def _short_recording(seed):
 
     The layout of ``benchmarks/bench_sensitivity.py``'s ``short`` section (666 bins, one occurrence per 55).
     """
-    rng = np.random.default_rng([seed, N_OCCURRENCES])
-    n_bins = round(444 * N_OCCURRENCES / 8)
-    dense = (rng.random((N_NEURONS, n_bins)) < 0.05).astype(np.int8)
-    members = rng.choice(N_NEURONS, N_MEMBERS, replace=False)
-    lags = np.round(np.linspace(0, 9, N_MEMBERS)).astype(int)
-    gap = n_bins // N_OCCURRENCES
-    onsets = gap // 2 - 5 + gap * np.arange(N_OCCURRENCES)
-    for onset in onsets:
-        kept = rng.random(N_MEMBERS) < 0.8
-        dense[members[kept], onset + lags[kept]] = 1
-    return dense, onsets + 4.5, members
+    planted = evenly_planted_raster(N_OCCURRENCES, n_neurons=N_NEURONS, n_members=N_MEMBERS,
+                                    random_state=np.random.default_rng([seed, N_OCCURRENCES]))
+    return planted.raster, planted.centres, planted.members
 
 
 @pytest.fixture(scope="module")

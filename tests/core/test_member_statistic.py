@@ -9,6 +9,7 @@ from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.core.response import make_response, response_length
 from convseq_neo.core.significance import masked_peaks
 from convseq_neo.raster import SpikeRaster
+from convseq_neo.synthetic.even_raster import evenly_planted_raster
 
 PEAKS = np.arange(60, 1940, 60)
 
@@ -99,16 +100,9 @@ def _weakly_trained(seed):
     """12 occurrences of a 20-member sequence in 75 neurons at 5 % per bin, and a filter half-way through
     training: every neuron weighs one random lag, the members theirs (so chance peaks rank among the true ones)."""
     rng = np.random.default_rng(seed)
-    n_neurons, n_occurrences, width = 75, 12, 20
-    n_bins = 666
-    dense = (rng.random((n_neurons, n_bins)) < 0.05).astype(int)
-    members = rng.choice(n_neurons, 20, replace=False)
-    lags = np.round(np.linspace(0, 9, 20)).astype(int)
-    onsets = n_bins // n_occurrences // 2 - 5 + n_bins // n_occurrences * np.arange(n_occurrences)
-    for onset in onsets:
-        kept = rng.random(20) < 0.8
-        dense[members[kept], onset + lags[kept]] = 1
-    raster = SpikeRaster.from_dense(dense)
+    n_neurons, width = 75, 20
+    dense, centres, members, lags = evenly_planted_raster(12, n_neurons=n_neurons, random_state=rng)
+    raster = SpikeRaster.from_dense(dense.astype(int))
     template = np.full((n_neurons, width), 0.5 / width, dtype=np.float32)
     template[np.arange(n_neurons), rng.integers(0, width, n_neurons)] += 0.5
     template[members] = 0.5 / width
@@ -116,7 +110,7 @@ def _weakly_trained(seed):
     op = make_response(raster, width, backend="events")
     with torch.no_grad():
         response = op(torch.as_tensor(template[None]))[0].numpy()
-    return raster, op, response, members, onsets + 4.5, width
+    return raster, op, response, members, centres, width
 
 
 def test_select_members_finds_the_occurrences_among_chance_peaks_and_names_the_members():
