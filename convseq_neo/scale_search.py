@@ -19,10 +19,12 @@ The rules (documented for users in :func:`~convseq_neo.detect`, *Automatic time 
   chance of any false occurrence over the whole search is at most about ``alpha``, however many
   scales and patterns are tried (requiring members only removes detections).
 - **The same sequence at two scales.** A pattern is dropped when a pattern kept at another scale
-  covers it: at least half of the smaller member set is shared and at least half of the
-  occurrences of the pattern with fewer occurrences lie within half the larger window of one
-  of the other's. The one with more significant occurrences is kept (ties: the smaller largest
-  p-value, then the finer scale).
+  covers it: at least half of the smaller member set is shared, the shared members fire in the
+  same order in both (positive rank correlation of their lags; a sequence and its reverse, as in
+  a track's two running directions, are two sequences), and at least half of the occurrences of
+  the pattern with fewer occurrences lie within half the larger window of one of the other's.
+  The one with more significant occurrences is kept (ties: the smaller largest p-value, then the
+  finer scale).
 """
 
 from __future__ import annotations
@@ -228,6 +230,24 @@ def _members_shared(a, b) -> float:
     return len(a & b) / min(len(a), len(b))
 
 
+def _same_order(a, b) -> bool:
+    """Whether the members two patterns share fire in the same order (Spearman rho of their lags > 0).
+
+    True when the order cannot be told (fewer than 2 shared members, or all lags equal in one).
+    """
+    from scipy.stats import spearmanr
+
+    a_neurons, b_neurons = np.asarray(a.neurons, dtype=int), np.asarray(b.neurons, dtype=int)
+    shared, a_at, b_at = np.intersect1d(a_neurons, b_neurons, assume_unique=True, return_indices=True)
+    if shared.size < 2:
+        return True
+    a_lags = a.lags.rescale(pq.s).magnitude[a_at]
+    b_lags = b.lags.rescale(pq.s).magnitude[b_at]
+    if np.ptp(a_lags) == 0 or np.ptp(b_lags) == 0:
+        return True
+    return bool(spearmanr(a_lags, b_lags).statistic > 0)
+
+
 def _occurrences_shared(a: np.ndarray, b: np.ndarray, tolerance: float) -> float:
     if a.size == 0 or b.size == 0:
         return 0.0
@@ -248,7 +268,8 @@ def keep_across_scales(results: list, rows: list[dict]) -> pd.DataFrame:
             if not is_found(pattern):
                 continue
             largest_p = float(occ[occ["pattern"] == pattern.pattern_id]["pvalue"].max())
-            candidates.append({"scale": scale, "local_pattern": pattern.pattern_id, "neurons": pattern.neurons,
+            candidates.append({"scale": scale, "local_pattern": pattern.pattern_id, "pattern": pattern,
+                               "neurons": pattern.neurons,
                                "centers": centers, "n": centers.size, "largest_p": largest_p,
                                "bin_size": float(result.raster.bin_size_s),
                                "width": float(result.raster.bin_size_s) * int(result.model.width)})
@@ -263,7 +284,7 @@ def keep_across_scales(results: list, rows: list[dict]) -> pd.DataFrame:
             if k["scale"] == c["scale"]:
                 continue
             tolerance = max(c["width"], k["width"]) / 2
-            if (_members_shared(c["neurons"], k["neurons"]) >= 0.5
+            if (_members_shared(c["neurons"], k["neurons"]) >= 0.5 and _same_order(c["pattern"], k["pattern"])
                     and _occurrences_shared(c["centers"], k["centers"], tolerance) >= 0.5):
                 cover = k
                 break

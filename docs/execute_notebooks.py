@@ -2,8 +2,9 @@
 
 ``make docs-notebooks`` runs this (about 5 min on 2 cores; notebook 2 needs the CA1 data through
 ``CONVSEQ_DATA_DIR``). The documentation build never executes a notebook: it renders the outputs
-committed in ``notebooks/``. The test suite executes every notebook too (nbmake), but writes nothing
-back, so this script is the one way outputs reach the repository.
+committed in ``notebooks/``. The test suite executes every notebook too (nbmake; notebook 02 through
+``tests/test_ca1.py``), but writes nothing back, so this script is the one way outputs reach the
+repository.
 
 Each notebook executed here carries a stamp in its metadata (``convseq_neo.code_sha256``): the hash
 of its code cells. A notebook is *current* when its stamp matches its code cells, every code cell ran

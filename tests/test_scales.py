@@ -12,7 +12,7 @@ import quantities as pq
 from convseq_neo import detect
 from convseq_neo.multiscale import MultiScaleResult
 from convseq_neo.result import DetectionResult
-from convseq_neo.scale_search import _members_shared, _occurrences_shared
+from convseq_neo.scale_search import _members_shared, _occurrences_shared, _same_order
 from convseq_neo.scales import MIN_BINS, scale_grid, time_resolution
 from convseq_neo.synthetic.evaluate import score_detections
 from convseq_neo.synthetic.generate import plant_sequences, poisson_background, sequence_recording
@@ -71,6 +71,20 @@ def test_duplicate_rule_needs_shared_members_and_shared_occurrences():
     assert _members_shared([1, 2], [3, 4]) == 0.0
     assert _occurrences_shared(np.array([1.0, 5.0, 9.0]), np.array([1.1, 9.05, 20.0]), 0.2) == pytest.approx(2 / 3)
     assert _occurrences_shared(np.array([1.0]), np.array([]), 0.2) == 0.0
+
+
+def test_duplicate_rule_keeps_a_sequence_and_its_reverse_apart():
+    from convseq_neo.result import Pattern
+
+    def pattern(neurons, lags_ms):
+        return Pattern(0, np.array(neurons), (), np.array(lags_ms, dtype=float) * pq.ms, np.zeros(len(neurons)),
+                       np.zeros(len(neurons)), np.zeros((10, 4)), 5)
+
+    forward = pattern([1, 2, 3, 4, 5], [0, 10, 20, 30, 40])
+    assert _same_order(forward, pattern([5, 3, 2, 9], [400, 200, 100, 0]))  # slower, one member more
+    assert not _same_order(forward, pattern([5, 3, 2, 9], [0, 200, 400, 0]))  # the shared members reversed
+    assert _same_order(forward, pattern([1, 7, 8], [0, 10, 20]))  # one shared member: order unknown
+    assert _same_order(forward, pattern([1, 2, 3], [0, 0, 0]))  # synchronous: order unknown
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -288,3 +302,29 @@ def test_recording_facts_count_only_the_searched_window():
     assert whole["median_rate_hz"] == pytest.approx(second["median_rate_hz"] / 2, rel=1e-9)
     assert first["median_rate_hz"] == 0.0
     assert (second["window_start_s"], second["window_stop_s"]) == (20.0, 40.0)
+
+
+def test_a_reversed_pattern_at_another_window_is_kept_beside_the_first():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from convseq_neo.result import Pattern
+    from convseq_neo.scale_search import keep_across_scales
+
+    def fit(lags_ms, centres, bin_size_s):
+        neurons = np.arange(6)
+        pattern = Pattern(0, neurons, (), np.array(lags_ms, dtype=float) * pq.ms, np.zeros(6), np.zeros(6),
+                          np.zeros((10, 4)), len(centres))
+        occurrences = pd.DataFrame({"pattern": 0, "center": centres, "pvalue": 0.001})
+        return SimpleNamespace(occurrences=occurrences, patterns=[pattern],
+                               raster=SimpleNamespace(bin_size_s=bin_size_s), model=SimpleNamespace(width=20))
+
+    centres = np.arange(10.0, 100.0, 10.0)
+    forward = fit([0, 50, 100, 150, 200, 250], centres, 0.05)
+    rows = [{"scale": scale, "pattern": 0, "chosen": True, "note": "", "n_occurrences": 9} for scale in (0, 1)]
+    slower = fit([0, 150, 300, 450, 600, 750], centres + 0.3, 0.135)
+    same = keep_across_scales([forward, slower], [dict(row) for row in rows])
+    reverse = keep_across_scales([forward, fit([750, 600, 450, 300, 150, 0], centres + 0.3, 0.135)], rows)
+    assert len(same) == 1  # the same order at a slower window: one sequence
+    assert len(reverse) == 2  # the reverse order: two
