@@ -69,6 +69,36 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+class RunLog:
+    """A benchmark's printed lines, kept for its results file, headed by the machine and the command.
+
+    ``say(line)`` prints and keeps a line; ``save(name, rows)`` adds the total wall time and writes
+    ``results/<name>.json`` (the machine, the command, the text and the rows).
+    """
+
+    def __init__(self) -> None:
+        import convseq_neo
+
+        self.started = time.perf_counter()
+        self.lines: list[str] = []
+        self.info = {**machine(), "convseq_neo": convseq_neo.__version__}
+        self.command = " ".join([Path(sys.executable).name, *sys.argv])
+        self.say(f"machine: {self.info['processor']} ({self.info['cpu_count']} cores), torch {self.info['torch']}; "
+                 f"command: {self.command}")
+
+    def say(self, line: str) -> None:
+        print(line, flush=True)
+        self.lines.append(line)
+
+    def save(self, name: str, rows: list) -> Path:
+        total = time.perf_counter() - self.started
+        self.say(f"{total:.0f} s in all")
+        path = save(name, {"machine": self.info, "command": self.command, "text": "\n".join(self.lines),
+                           "rows": rows, "total_seconds": total})
+        print(f"wrote {path}")
+        return path
+
+
 def run_stoppable(command: list[str], timeout: float) -> tuple[int | None, str, float]:
     """Run ``command`` in its own process group and kill that group (only) at ``timeout`` seconds.
 

@@ -45,7 +45,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine, save  # noqa: E402
+from _common import RunLog  # noqa: E402
 
 CASES = ("slow", "short")
 SLOW_BIN_S, SLOW_WIDTH = 0.135, 20
@@ -158,27 +158,12 @@ def main() -> int:
     parser.add_argument("--out", default="bench_objective", help="name of the results file")
     args = parser.parse_args()
 
-    import convseq_neo
-
-    started = time.perf_counter()
-    rows, lines = [], []
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-        lines.append(line)
-
-    info = {**machine(), "convseq_neo": convseq_neo.__version__}
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    say(f"machine: {info['processor']} ({info['cpu_count']} cores), torch {info['torch']}; command: {command}")
+    log, rows = RunLog(), []
     for case in args.cases:
         for n_occurrences in args.occurrences or [40 if case == "slow" else 15]:
             for seed in args.seeds:
-                rows.extend(run_case(case, seed, n_occurrences, args.starts, say))
-    total = time.perf_counter() - started
-    say(f"{total:.0f} s in all")
-    path = save(args.out, {"machine": info, "command": command, "text": "\n".join(lines), "rows": rows,
-                           "total_seconds": total})
-    print(f"wrote {path}")
+                rows.extend(run_case(case, seed, n_occurrences, args.starts, log.say))
+    log.save(args.out, rows)
     return 0
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import DATA_DIR, machine, save  # noqa: E402
+from _common import DATA_DIR, RunLog  # noqa: E402
 
 PARTS = ("two_scales", "compressed", "ca1")
 N_NEURONS, DURATION_S, RATE_HZ, N_MEMBERS, PARTICIPATION = 120, 600.0, 3.0, 20, 0.9
@@ -202,30 +202,15 @@ def main() -> int:
     parser.add_argument("--out", default="bench_scales", help="name of the results file")
     args = parser.parse_args()
 
-    import convseq_neo
-
-    started = time.perf_counter()
-    rows, lines = [], []
-
-    def say(line: str) -> None:
-        print(line, flush=True)
-        lines.append(line)
-
-    info = {**machine(), "convseq_neo": convseq_neo.__version__}
-    command = " ".join([Path(sys.executable).name, *sys.argv])
-    say(f"machine: {info['processor']} ({info['cpu_count']} cores), torch {info['torch']}; command: {command}")
+    log, rows = RunLog(), []
     for part in args.parts:
         if part == "ca1":
-            rows.append(run_ca1(say))
+            rows.append(run_ca1(log.say))
             continue
         for seed in args.seeds:
-            rows.append(run_two_scales(seed, args.occurrences, say) if part == "two_scales"
-                        else run_compressed(seed, say))
-    total = time.perf_counter() - started
-    say(f"{total:.0f} s in all")
-    path = save(args.out, {"machine": info, "command": command, "text": "\n".join(lines), "rows": rows,
-                           "total_seconds": total})
-    print(f"wrote {path}")
+            rows.append(run_two_scales(seed, args.occurrences, log.say) if part == "two_scales"
+                        else run_compressed(seed, log.say))
+    log.save(args.out, rows)
     return 0
 
 
