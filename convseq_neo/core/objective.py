@@ -34,12 +34,15 @@ class MaskedLoss:
 
     Examples
     --------
+    A response that peaks once is preferred (lower loss) to one that jitters with the same variance:
+
     >>> import torch
-    >>> train = torch.ones((1, 50), dtype=torch.bool)
-    >>> explained = torch.zeros_like(train)
-    >>> loss = MaskedLoss(train, explained, tv_weight=1.0, explained_weight=0.0, dtype=torch.float64)
-    >>> responses = torch.linspace(0.0, 1.0, 50, dtype=torch.float64)[None]
-    >>> bool(torch.allclose(loss(responses), convseq_loss(responses, train, explained, 1.0, 0.0)))
+    >>> train = torch.ones((2, 100), dtype=torch.bool)
+    >>> loss = MaskedLoss(train, torch.zeros_like(train), tv_weight=1.0, explained_weight=0.0, dtype=torch.float64)
+    >>> peak = torch.exp(-0.5 * ((torch.arange(100.0, dtype=torch.float64) - 50) / 5) ** 2)
+    >>> jitter = peak[torch.randperm(100, generator=torch.Generator().manual_seed(0))]
+    >>> values = loss(torch.stack([peak, jitter]))
+    >>> bool(values[0] < values[1])
     True
     """
 
