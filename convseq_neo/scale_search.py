@@ -209,18 +209,28 @@ def is_part_of(part, whole) -> bool:
     >>> is_part_of(pattern(1, [1, 2, 3], [-10, 0, 10]), whole), is_part_of(pattern(1, [3, 2, 1], [-10, 0, 10]), whole)
     (True, False)
     """
-    from scipy.stats import spearmanr
-
     part_neurons, whole_neurons = np.asarray(part.neurons, dtype=int), np.asarray(whole.neurons, dtype=int)
     shared = np.isin(part_neurons, whole_neurons)
     if part_neurons.size == 0 or shared.sum() < max(MIN_MEMBERS, PART_SHARE * part_neurons.size):
         return False
-    lag_of = dict(zip(whole_neurons.tolist(), whole.lags.rescale(pq.s).magnitude.tolist()))
-    mine = part.lags.rescale(pq.s).magnitude[shared]
-    theirs = np.array([lag_of[int(n)] for n in part_neurons[shared]])
-    if np.ptp(mine) == 0 or np.ptp(theirs) == 0:
-        return False
-    return bool(spearmanr(mine, theirs).statistic > 0)
+    rho = _shared_lag_order(part, whole)
+    return rho is not None and rho > 0
+
+
+def _shared_lag_order(a, b) -> float | None:
+    """Spearman rho between the lags of the members two patterns share; None when it cannot be told
+    (fewer than 2 shared members, or all shared lags equal in one of them)."""
+    from scipy.stats import spearmanr
+
+    _, a_at, b_at = np.intersect1d(np.asarray(a.neurons, dtype=int), np.asarray(b.neurons, dtype=int),
+                                   assume_unique=True, return_indices=True)
+    if a_at.size < 2:
+        return None
+    a_lags = a.lags.rescale(pq.s).magnitude[a_at]
+    b_lags = b.lags.rescale(pq.s).magnitude[b_at]
+    if np.ptp(a_lags) == 0 or np.ptp(b_lags) == 0:
+        return None
+    return float(spearmanr(a_lags, b_lags).statistic)
 
 
 def _members_shared(a, b) -> float:
@@ -231,21 +241,10 @@ def _members_shared(a, b) -> float:
 
 
 def _same_order(a, b) -> bool:
-    """Whether the members two patterns share fire in the same order (Spearman rho of their lags > 0).
-
-    True when the order cannot be told (fewer than 2 shared members, or all lags equal in one).
-    """
-    from scipy.stats import spearmanr
-
-    a_neurons, b_neurons = np.asarray(a.neurons, dtype=int), np.asarray(b.neurons, dtype=int)
-    shared, a_at, b_at = np.intersect1d(a_neurons, b_neurons, assume_unique=True, return_indices=True)
-    if shared.size < 2:
-        return True
-    a_lags = a.lags.rescale(pq.s).magnitude[a_at]
-    b_lags = b.lags.rescale(pq.s).magnitude[b_at]
-    if np.ptp(a_lags) == 0 or np.ptp(b_lags) == 0:
-        return True
-    return bool(spearmanr(a_lags, b_lags).statistic > 0)
+    """Whether the members two patterns share fire in the same order (rho of their lags > 0); True when
+    the order cannot be told."""
+    rho = _shared_lag_order(a, b)
+    return rho is None or rho > 0
 
 
 def _occurrences_shared(a: np.ndarray, b: np.ndarray, tolerance: float) -> float:
@@ -269,7 +268,6 @@ def keep_across_scales(results: list, rows: list[dict]) -> pd.DataFrame:
                 continue
             largest_p = float(occ[occ["pattern"] == pattern.pattern_id]["pvalue"].max())
             candidates.append({"scale": scale, "local_pattern": pattern.pattern_id, "pattern": pattern,
-                               "neurons": pattern.neurons,
                                "centers": centers, "n": centers.size, "largest_p": largest_p,
                                "bin_size": float(result.raster.bin_size_s),
                                "width": float(result.raster.bin_size_s) * int(result.model.width)})
@@ -284,7 +282,8 @@ def keep_across_scales(results: list, rows: list[dict]) -> pd.DataFrame:
             if k["scale"] == c["scale"]:
                 continue
             tolerance = max(c["width"], k["width"]) / 2
-            if (_members_shared(c["neurons"], k["neurons"]) >= 0.5 and _same_order(c["pattern"], k["pattern"])
+            if (_members_shared(c["pattern"].neurons, k["pattern"].neurons) >= 0.5
+                    and _same_order(c["pattern"], k["pattern"])
                     and _occurrences_shared(c["centers"], k["centers"], tolerance) >= 0.5):
                 cover = k
                 break

@@ -574,12 +574,14 @@ def test_evenly_planted_raster_plants_each_member_at_its_lag():
     assert planted.raster.shape == (75, 555)
 
 
-@pytest.mark.parametrize("kwargs, words", [({"n_occurrences": 0}, "n_occurrences"),
-                                           ({"n_occurrences": 5, "n_members": 80}, "n_members"),
-                                           ({"n_occurrences": 5, "participation": 1.5}, "participation"),
-                                           ({"n_occurrences": 5, "span": 60}, "span")])
-def test_evenly_planted_raster_refuses_bad_arguments(kwargs, words):
+@pytest.mark.parametrize("kwargs, error, words", [({"n_occurrences": 0}, ValueError, "n_occurrences"),
+                                                  ({"n_occurrences": 2.5}, TypeError, "n_occurrences"),
+                                                  ({"n_occurrences": 5, "n_members": 80}, ValueError, "n_members"),
+                                                  ({"n_occurrences": 5, "participation": 1.5}, ValueError,
+                                                   "participation"),
+                                                  ({"n_occurrences": 5, "span": 60}, ValueError, "span")])
+def test_evenly_planted_raster_refuses_bad_arguments(kwargs, error, words):
     from convseq_neo.synthetic.even_raster import evenly_planted_raster
 
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(error, match=words):
         evenly_planted_raster(**kwargs)

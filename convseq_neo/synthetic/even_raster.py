@@ -12,7 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from convseq_neo._validation import check_random_state
+from convseq_neo._validation import (
+    check_nonnegative_float,
+    check_positive_int,
+    check_probability,
+    check_random_state,
+)
 
 __all__ = ["EvenRaster", "evenly_planted_raster"]
 
@@ -72,16 +77,16 @@ def evenly_planted_raster(n_occurrences: int, *, n_neurons: int = 75, n_members:
     >>> planted.raster.shape, planted.centres[:2]
     ((75, 444), array([26.5, 81.5]))
     """
-    for name, value, low in (("n_occurrences", n_occurrences, 1), ("n_neurons", n_neurons, 1),
-                             ("n_members", n_members, 1), ("span", span, 1)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    n_occurrences = check_positive_int(n_occurrences, "n_occurrences")
+    n_neurons = check_positive_int(n_neurons, "n_neurons")
+    n_members = check_positive_int(n_members, "n_members")
+    span = check_positive_int(span, "span")
     if n_members > n_neurons:
         raise ValueError(f"n_members ({n_members}) must be at most n_neurons ({n_neurons})")
-    for name, value in (("background", background), ("participation", participation)):
-        if not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"{name} must be a probability in [0, 1], got {value!r}")
-    n_bins = round(float(bins_per_occurrence) * n_occurrences)
+    background = check_probability(background, "background")
+    participation = check_probability(participation, "participation")
+    bins_per_occurrence = check_nonnegative_float(bins_per_occurrence, "bins_per_occurrence", positive=True)
+    n_bins = round(bins_per_occurrence * n_occurrences)
     gap = n_bins // n_occurrences
     if span > gap:
         raise ValueError(f"span ({span} bins) must fit between occurrences ({gap} bins apart: "
