@@ -4,6 +4,7 @@ Run::
 
     CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_ca1.py             # seeds 0-4
     CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_ca1.py --seeds 3   # seeds 0-2
+    CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_ca1.py --seeds 1 --objective normalized
 
 For each seed, on the Rubin et al. (2019) recording loaded with ``load_rubin_ca1``: ``detect`` with
 two patterns, 50 ms bins and 3 s filters (the notebook's settings); each pattern's running direction
@@ -39,12 +40,13 @@ N_PATTERNS = 2
 NAMES = {1: "rightward", -1: "leftward", 0: "undecided"}
 
 
-def one_seed(segment, movement, seed: int) -> dict:
+def one_seed(segment, movement, seed: int, objective: str = "variance") -> dict:
     started = time.perf_counter()
-    result = detect(segment, bin_size=BIN, width=WIDTH, n_patterns=N_PATTERNS, random_state=seed)
+    result = detect(segment, bin_size=BIN, width=WIDTH, n_patterns=N_PATTERNS, random_state=seed,
+                    objective=objective)
     order = place_field_order(result, segment, movement, n_permutations=10_000, random_state=seed)
     replication = held_out_replication(segment, bin_size=BIN, width=WIDTH, n_patterns=N_PATTERNS,
-                                       random_state=seed)
+                                       random_state=seed, objective=objective)
     counts = replication.counts
     seconds = time.perf_counter() - started
     predicted = [bool(row.direction != 0 and row.pvalue < 0.01 and row.rho * row.direction > 0)
@@ -65,19 +67,24 @@ def one_seed(segment, movement, seed: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5, help="seeds 0 .. SEEDS-1")
+    parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
+                        help="ConvSeq(objective=...) of the fits")
+    parser.add_argument("--out", default=None, help="name of the results file (default bench_ca1, or "
+                        "bench_ca1_normalized with --objective normalized)")
     args = parser.parse_args()
     print("machine:", machine(), flush=True)
     segment = load_rubin_ca1(DATA_DIR, download=False)
     movement = track_movement(segment.analogsignals[0])
-    rows = [one_seed(segment, movement, seed) for seed in range(args.seeds)]
+    rows = [one_seed(segment, movement, seed, args.objective) for seed in range(args.seeds)]
     n_order = sum(row["order_with_predicted_sign_p_below_0.01"] for row in rows)
     n_replicated = sum(row["held_out_at_least_10_and_3x_shifted"] for row in rows)
     summary = (f"{n_order}/{len(rows)} seeds: a pattern's order follows its direction's place fields with the "
                f"predicted sign at p < 0.01; {n_replicated}/{len(rows)} seeds: a pattern recurs >= 10 times on the "
                f"held-out half and >= 3x as often as on the shifted half")
     print(summary)
-    path = save("bench_ca1", {"seeds": rows, "summary": summary, "bin_ms": 50, "width_s": 3.0,
-                              "n_patterns": N_PATTERNS})
+    name = args.out or ("bench_ca1" if args.objective == "variance" else f"bench_ca1_{args.objective}")
+    path = save(name, {"seeds": rows, "summary": summary, "bin_ms": 50, "width_s": 3.0, "n_patterns": N_PATTERNS,
+                       "objective": args.objective})
     print(f"wrote {path}")
 
 

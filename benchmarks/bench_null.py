@@ -1,7 +1,7 @@
 """Null benchmark: false significant occurrences of ``detect`` on recordings with nothing planted.
 
 Run: ``CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_null.py [--kinds K ...] [--seeds S ...]
-[--jobs N] [--out PATH]``.
+[--jobs N] [--objective normalized] [--out PATH]``.
 
 For each kind of :mod:`convseq_neo.synthetic.null_suite` (default: all seven) and each seed
 (default 0-4) it makes the recording and runs ``convseq_neo.detect(rec.load(), **rec.detect_kwargs(),
@@ -49,10 +49,11 @@ def _one_thread() -> None:
 
 
 def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, surrogates: str = "dither",
-            auto: bool = False) -> dict:
+            auto: bool = False, objective: str = "variance") -> dict:
     """Make one null recording and detect on it; the row of the table.
 
     ``auto``: ``detect`` with its automatic search (time scale and number of patterns), given only the window.
+    ``objective``: ``ConvSeq(objective=...)`` of the fits.
     """
     _one_thread()
     import convseq_neo
@@ -70,14 +71,15 @@ def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, s
         started = time.perf_counter()
         if auto:
             window = {key: value for key, value in rec.detect_kwargs().items() if key in ("t_start", "t_stop")}
-            result = convseq_neo.detect(trains, **window, random_state=seed, device=device, surrogates=surrogates)
+            result = convseq_neo.detect(trains, **window, random_state=seed, device=device, surrogates=surrogates,
+                                        objective=objective)
             row["seconds"] = time.perf_counter() - started
             row.update(n_significant=len(result.occurrences), n_members=sum(p.size for p in result.patterns),
                        n_fits=int(result.parameters["n_fits"]),
                        scales_width_s=json.loads(result.parameters["scales_width_s"]))
             return row
         result = convseq_neo.detect(trains, **rec.detect_kwargs(), n_patterns=1, random_state=seed, device=device,
-                                    surrogates=surrogates)
+                                    surrogates=surrogates, objective=objective)
         row["seconds"] = time.perf_counter() - started
         row.update(n_significant=len(result.occurrences), n_members=int(result.membership["member"].sum()),
                    n_candidates=len(result.candidates),
@@ -133,13 +135,18 @@ def main() -> int:
     parser.add_argument("--auto", action="store_true",
                         help="detect(trains) with the automatic search of time scale and number of patterns (only "
                              "the window given): the whole search's false occurrences")
+    parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
+                        help="ConvSeq(objective=...) of every fit (default: the package's 'variance')")
     parser.add_argument("--out", type=Path, help="JSON file to write (default: results/bench_null.json, "
-                        "bench_null_circular.json with --surrogates circular, bench_null_auto.json with --auto)")
+                        "bench_null_circular.json with --surrogates circular, bench_null_auto.json with --auto, "
+                        "bench_null_normalized.json with --objective normalized)")
     args = parser.parse_args()
     if args.out is None:
         args.out = RESULTS / ("bench_null.json" if args.surrogates == "dither" else "bench_null_circular.json")
         if args.auto:
             args.out = args.out.with_name(args.out.stem + "_auto.json")
+        if args.objective != "variance":
+            args.out = args.out.with_name(f"{args.out.stem}_{args.objective}.json")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     if any(seed < 0 for seed in args.seeds):
@@ -156,13 +163,14 @@ def main() -> int:
     print("machine:", ", ".join(f"{key}={value}" for key, value in info.items()))
     print("command:", command)
     what = "the automatic search" if args.auto else "one pattern at the kind's bin size and width"
-    print(f"detect at package defaults, {what} (alpha 0.05, surrogates={args.surrogates!r}), {len(kinds)} kind(s) x "
+    print(f"detect at package defaults, {what} (alpha 0.05, surrogates={args.surrogates!r}, objective="
+          f"{args.objective!r}), {len(kinds)} kind(s) x "
           f"{len(seeds)} seed(s), {args.jobs} process(es), 1 torch thread each")
     header = f"{'kind':>17} {'seed':>4} {'significant':>12} {'members':>8} {'seconds':>8}"
     print(header, flush=True)
 
     directory = tempfile.mkdtemp(prefix="bench_null_")
-    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates, args.auto)
+    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates, args.auto, args.objective)
              for kind in kinds for seed in seeds]
     rows = []
     started = time.perf_counter()

@@ -8,7 +8,8 @@ Run::
 A diagnostic, not a detector: it reads the ground truth, but only to score what training did. For
 each case one filter is trained on every bin of a planted recording with the package's training
 defaults (:class:`convseq_neo.ConvSeq`'s ``lr``, ``max_epochs``, ``min_epochs``, ``tol``, ``patience``,
-``recenter_every`` and its default ``tv_weight`` for the width), from two kinds of start:
+``recenter_every`` and the default ``tv_weight`` of the ``--objectives`` for the width), from two kinds
+of start:
 
 - ``random``: standard-normal logits, as every fit starts (``--starts`` seeds);
 - ``planted``: the members' rows start as a bump (logit 3, sd 1 bin) at the planted lags and the
@@ -76,22 +77,22 @@ def short_case(seed: int, n_occurrences: int):
     return planted.raster, planted.members, planted.lags.astype(float), planted.centres, SHORT_WIDTH
 
 
-def train(dense, width: int, initial_logits, seed: int, max_epochs: int | None = None):
+def train(dense, width: int, initial_logits, seed: int, max_epochs: int | None = None, objective: str = "variance"):
     """One filter trained on every bin with ConvSeq's defaults: (filter, final loss, epochs, stop reason)."""
     import torch
 
     from convseq_neo import ConvSeq
-    from convseq_neo.core.objective import default_tv_weight
     from convseq_neo.core.response import make_response
     from convseq_neo.core.training import ResponseObjective, TrainingSettings, seeded_generator, train_filters
     from convseq_neo.raster import SpikeRaster
 
     defaults = ConvSeq().get_params()
-    settings = TrainingSettings(tv_weight=default_tv_weight(width), explained_weight=defaults["decorrelation_weight"],
+    settings = TrainingSettings(tv_weight=ConvSeq(objective=objective)._tv_weight(width),
+                                explained_weight=defaults["decorrelation_weight"],
                                 lr=defaults["lr"], max_epochs=max_epochs or defaults["max_epochs"],
                                 min_epochs=min(defaults["min_epochs"], max_epochs or defaults["min_epochs"]),
                                 tol=defaults["tol"], patience=defaults["patience"],
-                                recenter_every=defaults["recenter_every"])
+                                recenter_every=defaults["recenter_every"], objective=objective)
     raster = SpikeRaster.from_dense(dense)
     op = make_response(raster, width)
     everywhere = torch.ones((1, op.length), dtype=torch.bool)
@@ -128,23 +129,26 @@ def scores(filters, dense, members, lags, centres) -> dict:
             "planted_z_median": float(np.median(near)), "max_z": float(z.max())}
 
 
-def run_case(case: str, seed: int, n_occurrences: int, starts: list[int], say) -> list[dict]:
+def run_case(case: str, seed: int, n_occurrences: int, starts: list[int], say,
+             objective: str = "variance") -> list[dict]:
     dense, members, lags, centres, width = (slow_case if case == "slow" else short_case)(seed, n_occurrences)
     rows = []
-    begin = {"case": case, "seed": seed, "n_occurrences": n_occurrences, "n_neurons": int(dense.shape[0]),
+    begin = {"case": case, "objective": objective, "seed": seed, "n_occurrences": n_occurrences,
+             "n_neurons": int(dense.shape[0]),
              "n_bins": int(dense.shape[1]), "width": width}
     planted = planted_start(dense.shape[0], width, members, lags)
     trials = [("planted, untrained", planted, 0, 1)] + [("planted", planted, 0, None)]
     trials += [(f"random (seed {start})", None, start, None) for start in starts]
     for name, logits, start, epochs in trials:
         started = time.perf_counter()
-        filters, loss, n_epochs, reason = train(dense, width, logits, start, epochs)
+        filters, loss, n_epochs, reason = train(dense, width, logits, start, epochs, objective)
         row = {**begin, "start": name, "loss": loss, "epochs": n_epochs, "stop": reason,
                "seconds": time.perf_counter() - started, **scores(filters, dense, members, lags, centres)}
         rows.append(row)
-        say(f"{case} seed {seed}, {n_occurrences} occurrences, start {name}: loss {loss:.3f} after {n_epochs} epochs "
-            f"({reason}); member order rho {row['rho']:+.2f}, offset sd {row['offset_sd_bins']:.1f} bins; response z "
-            f"at planted centres {row['planted_z_median']:.1f} (largest anywhere {row['max_z']:.1f})")
+        say(f"{case} ({objective}) seed {seed}, {n_occurrences} occurrences, start {name}: loss {loss:.3f} after "
+            f"{n_epochs} epochs ({reason}); member order rho {row['rho']:+.2f}, offset sd "
+            f"{row['offset_sd_bins']:.1f} bins; response z at planted centres {row['planted_z_median']:.1f} "
+            f"(largest anywhere {row['max_z']:.1f})")
     return rows
 
 
@@ -155,6 +159,8 @@ def main() -> int:
     parser.add_argument("--starts", nargs="+", type=int, default=[0, 1], help="seeds of the random starts")
     parser.add_argument("--occurrences", nargs="+", type=int, default=None,
                         help="occurrences per sequence (default: 40 for slow, 15 for short)")
+    parser.add_argument("--objectives", nargs="+", choices=("variance", "normalized"), default=["variance"],
+                        help="ConvSeq(objective=...) to train, each with its default smoothness weight")
     parser.add_argument("--out", default="bench_objective", help="name of the results file")
     args = parser.parse_args()
 
@@ -162,7 +168,8 @@ def main() -> int:
     for case in args.cases:
         for n_occurrences in args.occurrences or [40 if case == "slow" else 15]:
             for seed in args.seeds:
-                rows.extend(run_case(case, seed, n_occurrences, args.starts, log.say))
+                for objective in args.objectives:
+                    rows.extend(run_case(case, seed, n_occurrences, args.starts, log.say, objective))
     log.save(args.out, rows)
     return 0
 

@@ -30,7 +30,8 @@ Sections (seeds 0-2 per cell unless stated; a seed draws the background, the pla
   rounded up to 50 ms (set from the planted time scale, never searched).
 - ``short``: short recordings like the issue's: 75 neurons with 5 % background per bin, a 20-member
   sequence spanning 10 bins at participation 0.8, 8, 12 or 15 occurrences in 444 bins per 8
-  occurrences, ``width = 20``; seeds 0-4. Also scores the members named.
+  occurrences, ``width = 20``; seeds 0-4; and 15 occurrences at participation 0.5 (``--full``).
+  Also scores the members named.
 - ``recipe``: the paper's own recipe (``reference_recipe``: seqlen 120, p_drop 0.1, gap 400, jitter
   10) on the whole background.
 - ``elephant``: ``bench_vs_elephant``'s short sequences (6 members 5 ms apart in 50 or 100 neurons
@@ -78,6 +79,7 @@ CROP = 6000
 PARTICIPATION = (0.3, 0.4, 0.5, 0.6, 0.8)
 JITTER = (5, 10, 20, 30)
 MULTI = (("K=2", 2), ("K=3", 3), ("fwd/rev", 2))
+SHORT_WEAK = 0.5  # participation of the short section's weaker case
 QUICK_CELLS = ((0.3, 30), (0.6, 20))
 
 
@@ -151,11 +153,12 @@ def detect_recording(seed: int, layout: str):
     return planted, [centres[truth.pattern_id == k] for k in range(len(members))], span
 
 
-def short_recording(seed: int, n_occurrences: int):
-    """75 neurons, 5 % background per bin, a 20-member sequence spanning 10 bins at participation 0.8."""
+def short_recording(seed: int, n_occurrences: int, participation: float = 0.8):
+    """75 neurons, 5 % background per bin, a 20-member sequence spanning 10 bins at ``participation``."""
     from convseq_neo.synthetic.even_raster import evenly_planted_raster
 
-    planted = evenly_planted_raster(n_occurrences, random_state=np.random.default_rng([seed, n_occurrences]))
+    planted = evenly_planted_raster(n_occurrences, participation=participation,
+                                    random_state=np.random.default_rng([seed, n_occurrences]))
     return planted.raster, planted.centres, planted.members
 
 
@@ -168,11 +171,13 @@ def convseq_outcome(model) -> dict:
             "scores": scores.tolist(), "own": occ["significant"].to_numpy(bool).tolist()}
 
 
-def fit_convseq(raster: np.ndarray, seed: int, threads: int, n_patterns: int = 1, width: int = WIDTH) -> dict:
+def fit_convseq(raster: np.ndarray, seed: int, threads: int, n_patterns: int = 1, width: int = WIDTH,
+                objective: str = "variance") -> dict:
     from convseq_neo import ConvSeq
 
     started = time.perf_counter()
-    model = ConvSeq(n_patterns=n_patterns, width=width, random_state=seed, n_jobs=threads).fit(raster)
+    model = ConvSeq(n_patterns=n_patterns, width=width, random_state=seed, n_jobs=threads,
+                    objective=objective).fit(raster)
     out = convseq_outcome(model)
     out.update(seconds=time.perf_counter() - started,
                members=[model.membership_.loc[(model.membership_["pattern"] == k) & model.membership_["member"],
@@ -243,6 +248,9 @@ def jobs(sections: list[str], seeds: list[int], quick: bool, backgrounds: str = 
         for seed in (range(3) if quick else range(5)):
             for n_occurrences in ((8,) if quick else (8, 12, 15)):
                 out.append({"section": "short", "n_occurrences": n_occurrences, "seed": seed, "method": "convseq_neo"})
+            if not quick:  # issue 21's weaker case: participation 0.5, 15 occurrences
+                out.append({"section": "short", "n_occurrences": 15, "participation": SHORT_WEAK, "seed": seed,
+                            "method": "convseq_neo"})
     if "recipe" in sections and not quick:
         for seed in seeds:
             for method in ("convseq_neo", "paper"):  # its threshold comes from the grid's whole background
@@ -263,8 +271,8 @@ def run_job(job: dict, args) -> dict:
     section, seed, method = job["section"], job["seed"], job["method"]
     if section == "grid" and job.get("kind") == "background":
         raster = background(seed, job["crop"])
-        fit = fit_convseq(raster, seed, args.threads) if method == "convseq_neo" else fit_paper(raster, seed,
-                                                                                                args.epochs)
+        fit = (fit_convseq(raster, seed, args.threads, objective=args.objective) if method == "convseq_neo"
+               else fit_paper(raster, seed, args.epochs))
         return {"scores": fit["scores"], "own_false": int(np.sum(fit["own"])), "seconds": fit["seconds"],
                 "minutes": raster.shape[1] * FRAME_S / 60}
     if section == "grid":
@@ -275,14 +283,14 @@ def run_job(job: dict, args) -> dict:
         recipe = reference_recipe(background(seed, False), random_state=seed)
         raster, truth = recipe.raster, [np.asarray(recipe.midpoints_bins, dtype=float)]
     if section in ("grid", "recipe"):
-        fit = fit_convseq(raster, seed, args.threads) if method == "convseq_neo" else fit_paper(raster, seed,
-                                                                                                args.epochs)
+        fit = (fit_convseq(raster, seed, args.threads, objective=args.objective) if method == "convseq_neo"
+               else fit_paper(raster, seed, args.epochs))
         return {"fit": {k: fit[k] for k in ("pattern", "centres", "scores", "own")},
                 "truth": [t.tolist() for t in truth], "seconds": fit["seconds"],
                 "f1_own": f1_by_pattern(fit, truth, TOLERANCE, None)}
     if section == "multi":
         raster, truth = multi_recording(seed, job["layout"], job["participation"])
-        fit = fit_convseq(raster, seed, args.threads, n_patterns=len(truth))
+        fit = fit_convseq(raster, seed, args.threads, n_patterns=len(truth), objective=args.objective)
         return {"seconds": fit["seconds"], "f1_own": f1_by_pattern(fit, truth, TOLERANCE, None),
                 "n_occurrences": [int(t.size) for t in truth]}
     if section == "detect":
@@ -294,14 +302,14 @@ def run_job(job: dict, args) -> dict:
         width = math.ceil(2 * span / 0.05 - 1e-9) * 0.05
         started = time.perf_counter()
         result = detect(trains, bin_size=5 * pq.ms, width=width * pq.s, n_patterns=len(truth), random_state=seed,
-                        n_jobs=args.threads)
+                        n_jobs=args.threads, objective=args.objective)
         fit = convseq_outcome(result.model)
         fit["centres"] = np.asarray(result.raster.position_to_time(np.asarray(fit["centres"])), dtype=float).tolist()
         return {"seconds": time.perf_counter() - started, "width_s": width,
                 "f1_own": f1_by_pattern(fit, truth, span / 2 + 0.010, None)}
     if section == "short":
-        raster, truth, members = short_recording(seed, job["n_occurrences"])
-        fit = fit_convseq(raster, seed, args.threads, width=20)
+        raster, truth, members = short_recording(seed, job["n_occurrences"], job.get("participation", 0.8))
+        fit = fit_convseq(raster, seed, args.threads, width=20, objective=args.objective)
         named = np.asarray(fit["members"][0], dtype=int)
         return {"seconds": fit["seconds"], "f1_own": f1_by_pattern(fit, [truth], 7.0, None),
                 "members_named": int(np.isin(named, members).sum()),
@@ -312,7 +320,7 @@ def run_job(job: dict, args) -> dict:
         n_neurons, n_members, rec_seed = {"50n/6seq": (50, 6, 0), "100n/6seq": (100, 6, 10)}[job["recording"]]
         _, planted, truth = make_recording(n_neurons, n_members, 60.0, 5.0, rec_seed)
         span = (n_members - 1) * LAG_S
-        out = run_convseq(planted, max(0.05, math.ceil(2 * span / 0.05 - 1e-9) * 0.05))
+        out = run_convseq(planted, max(0.05, math.ceil(2 * span / 0.05 - 1e-9) * 0.05), args.objective)
         scored = score(out["patterns"], np.sort(truth.centers.rescale("s").magnitude),
                        set(int(n) for n in truth.members[0]), span / 2 + 2 * 0.005)
         return {"seconds": out["seconds"], "f1_own": [scored.get("f1", 0.0)], "detail": scored}
@@ -352,7 +360,8 @@ def summarise(rows: list[dict]) -> dict:
             cell = json.dumps([job["layout"], job.get("participation")])
             summary[section].setdefault(cell, {})[job["seed"]] = row["f1_own"]
         elif section == "short":
-            summary["short"].setdefault(str(job["n_occurrences"]), {})[job["seed"]] = {
+            cell = f"{job['n_occurrences']} at {job.get('participation', 0.8):g}"
+            summary["short"].setdefault(cell, {})[job["seed"]] = {
                 "f1": row["f1_own"][0], "members_named": row["members_named"], "false_members": row["false_members"]}
         elif section == "elephant":
             summary["elephant"][job["recording"]] = {"f1": row["f1_own"][0], "detail": row.get("detail")}
@@ -394,9 +403,12 @@ def tables(summary: dict) -> str:
                                          for s in sorted(seeds, key=int)))
     if summary["short"]:
         lines.append("short recordings (75 neurons, 20 members; F1, members named / false)")
-        for n_occ, seeds in sorted(summary["short"].items(), key=lambda kv: int(kv[0])):
+        for cell, seeds in sorted(summary["short"].items(), key=lambda kv: (-float(kv[0].split()[-1]),
+                                                                            int(kv[0].split()[0]))):
             values = [seeds[s] for s in sorted(seeds, key=int)]
-            lines.append(f"  {n_occ:>2} occurrences: mean F1 {np.mean([v['f1'] for v in values]):.2f}; per seed "
+            n_occ, participation = cell.split(" at ")
+            mean_f1 = np.mean([v['f1'] for v in values])
+            lines.append(f"  {n_occ:>2} occurrences at participation {participation}: mean F1 {mean_f1:.2f}; per seed "
                          + "; ".join(f"{v['f1']:.2f} ({v['members_named']}/{v['false_members']})" for v in values))
     if summary["elephant"]:
         spade = _elephant_reference()
@@ -491,6 +503,8 @@ def main() -> None:
     parser.add_argument("--backgrounds", default="crop,whole", help="grid backgrounds of --full: crop, whole")
     parser.add_argument("--epochs", type=int, default=4000, help="the paper's training epochs")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
+                        help="ConvSeq(objective=...) of convseq_neo's fits; results get a _normalized suffix")
     parser.add_argument("--resume", action="store_true", help="skip jobs already in the .jsonl")
     parser.add_argument("--shard", default="0/1", help="run every n-th job only: i/n")
     parser.add_argument("--report", action="store_true", help="only rebuild the summary from the .jsonl")
@@ -504,6 +518,8 @@ def main() -> None:
     quick = not args.full
     seeds = args.seeds if args.seeds is not None else ([0] if quick else [0, 1, 2])
     name = "bench_sensitivity_quick" if quick else "bench_sensitivity"
+    if args.objective != "variance":
+        name += f"_{args.objective}"
     RESULTS.mkdir(exist_ok=True)
     rows_path = RESULTS / f"{name}.jsonl"
     command = " ".join([Path(sys.executable).name, *sys.argv])

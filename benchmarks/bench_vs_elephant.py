@@ -171,11 +171,12 @@ def save_trains(trains, path: Path) -> Path:
     return path
 
 
-def run_convseq(trains, width_s: float) -> dict:
+def run_convseq(trains, width_s: float, objective: str = "variance") -> dict:
     from convseq_neo.detect import detect
 
     started = time.perf_counter()
-    result = detect(trains, n_patterns=1, bin_size=BIN_S * pq.s, width=width_s * pq.s, random_state=0)
+    result = detect(trains, n_patterns=1, bin_size=BIN_S * pq.s, width=width_s * pq.s, random_state=0,
+                    objective=objective)
     elapsed = time.perf_counter() - started
     patterns = []
     for pattern in result.patterns:

@@ -17,6 +17,7 @@ option                            parameter
 ``--n-surrogates``                ``n_surrogates``
 ``--folds``                       ``n_folds``
 ``--max-epochs``                  ``max_epochs``
+``--objective``                   ``objective`` ("variance" or "normalized")
 ``--device``, ``--jobs``          ``device``, ``n_jobs``
 ``--unit-ids``                    ``unit_ids`` (ids of the Units table)
 ``--window``                      ``window`` (an intervals table whose span is analysed)
@@ -368,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "may use (default: torch's setting, which follows OMP_NUM_THREADS)")
     run.add_argument("--max-epochs", type=_positive_int, metavar="N", help="cap on training epochs per pattern "
                      "(default: the core's, 2000)")
+    run.add_argument("--objective", choices=["variance", "normalized"], help="what training maximises: the "
+                     "response's variance (the paper's) or its variance over the independent-neuron variance, "
+                     "which learns weak sequences from few occurrences (default: the core's, variance)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument("--lock-timeout", type=wait_duration, default=0.0, metavar="DURATION",
                      help="how long to wait while another process holds FILE (another annotate run, or a "
@@ -396,6 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: option -> keyword of convseq_neo.io.nwb.annotate (passed only when given, so the defaults stay the library's)
 _PASSED_WHEN_GIVEN = {"max_patterns": "max_patterns", "alpha": "alpha", "surrogates": "surrogates",
                       "n_surrogates": "n_surrogates", "folds": "n_folds", "max_epochs": "max_epochs",
+                      "objective": "objective",
                       "jobs": "n_jobs", "unit_ids": "unit_ids", "window": "window", "intervals": "intervals",
                       "t_start": "t_start", "t_stop": "t_stop"}
 

@@ -98,7 +98,8 @@ def test_help_imports_neither_torch_neo_pynwb_nor_h5py():
 def test_help_lists_the_options_and_the_exit_codes(capsys):
     assert cli.main(["annotate", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
-    for option in ("--alpha", "--surrogates", "--n-surrogates", "--folds", "--max-epochs", "--device", "--jobs",
+    for option in ("--alpha", "--surrogates", "--n-surrogates", "--folds", "--max-epochs", "--objective", "--device",
+                   "--jobs",
                    "--unit-ids", "--window", "--intervals", "--t-start", "--t-stop", "--json", "--lock-timeout"):
         assert option in text
     assert cli.main(["--help"]) == 0
@@ -126,6 +127,7 @@ def test_python_m_does_not_run_on_import():
     (["--n-surrogates", "40"], {"n_surrogates": 40}),
     (["--folds", "3"], {"n_folds": 3}),
     (["--max-epochs", "200"], {"max_epochs": 200}),
+    (["--objective", "normalized"], {"objective": "normalized"}),
     (["--jobs", "2"], {"n_jobs": 2}),
     (["--jobs", "-1"], {"n_jobs": -1}),
     (["--unit-ids", "3,7,10-12", "--unit-ids", "20"], {"unit_ids": [3, 7, 10, 11, 12, 20]}),
@@ -181,6 +183,7 @@ def test_the_time_scale_and_the_number_of_patterns_default_to_auto(argv, expecte
     (["--alpha", "nan"], "must be in (0, 1]"),
     (["--alpha", "five"], "not a number"),
     (["--surrogates", "shuffle"], "invalid choice"),
+    (["--objective", "ratio"], "invalid choice"),
     (["--n-surrogates", "0"], "at least 1"),
     (["--folds", "1"], "at least 2"),
     (["--folds", "3.5"], "not an integer"),

@@ -36,6 +36,7 @@ import numpy as np
 import scipy.fft
 import torch
 
+from convseq_neo.core.objective import IndependentVariance
 from convseq_neo.core.response import _csr, _CSRProduct, _spike_lag_entries
 from convseq_neo.raster import SpikeRaster
 
@@ -218,7 +219,7 @@ class CorrelationObjective:
 
     def __init__(self, raster: SpikeRaster | None, width: int, model_masks: np.ndarray | None, tv_weight: float,
                  device: torch.device | str = "cpu", penalty_masks: np.ndarray | None = None,
-                 explained_weight: float = 0.0, coarse_factor: int = 1) -> None:
+                 explained_weight: float = 0.0, coarse_factor: int = 1, normalized: bool = False) -> None:
         self.width = int(width)
         self.device = torch.device(device)
         self.dtype = torch.float32
@@ -230,6 +231,7 @@ class CorrelationObjective:
         self.explained_weight = float(explained_weight)
         self.penalty = None
         self.coarse = None
+        self.independent = None
         if raster is None:  # filled in by _coarsened
             return
         self.n_neurons = raster.n_neurons
@@ -242,7 +244,10 @@ class CorrelationObjective:
         anchors = [max(1, sum(stop - start for start, stop in model_runs)) for model_runs in runs]
         counts = [_window_counts(raster, model_runs, self.width) for model_runs in runs]
         if coarse_factor > 1:
-            self.coarse = self._coarsened(lags, counts, anchors, coarse_factor, coarse_width)
+            self.coarse = self._coarsened(lags, counts, anchors, coarse_factor, coarse_width, normalized)
+        if normalized:
+            self.independent = _independent_variance(lags, [count / anchor for count, anchor in zip(counts, anchors)],
+                                                     anchors, self.width, self.device)
         self.models = [_ModelStatistics(self._spectra(lags[model], self.width, anchors[model]),
                                         torch.as_tensor(counts[model] / anchors[model], dtype=torch.float32,
                                                         device=self.device), anchors[model])
@@ -270,7 +275,7 @@ class CorrelationObjective:
         return torch.fft.rfft(circular, dim=-1).permute(2, 0, 1).contiguous().to(self.device) / n_anchors
 
     def _coarsened(self, lags: torch.Tensor, counts: list[np.ndarray], anchors: list[int], factor: int,
-                   width: int) -> CorrelationObjective:
+                   width: int, normalized: bool = False) -> CorrelationObjective:
         """The same models with bins ``factor`` times longer, from the fine lag correlations.
 
         Coarse bins sum ``factor`` fine ones, so a coarse lag correlation is, averaged over the
@@ -283,7 +288,7 @@ class CorrelationObjective:
         max_lag = (lags.shape[-1] - 1) // 2
         offsets = np.arange(-(factor - 1), factor)
         weights = (factor - np.abs(offsets)) / factor
-        models = []
+        models, own_lags, own_means, own_anchors = [], [], [], []
         for model in range(self.n_models):
             coarse_lags = torch.zeros((self.n_neurons, self.n_neurons, 2 * width + 1))
             for index, lag in enumerate(range(-width, width + 1)):
@@ -298,7 +303,14 @@ class CorrelationObjective:
             models.append(_ModelStatistics(coarse._spectra(coarse_lags, width, n_anchors),
                                            torch.as_tensor(window / n_anchors, dtype=torch.float32,
                                                            device=self.device), n_anchors))
+            if normalized:
+                own_lags.append(torch.diagonal(coarse_lags, dim1=0, dim2=1).T)
+                own_means.append(window / n_anchors)
+                own_anchors.append(n_anchors)
         coarse.models = models
+        if normalized:
+            coarse.independent = _independent_variance(torch.stack(own_lags)[:, :, None, :], own_means, own_anchors,
+                                                       width, self.device, diagonal=False)
         return coarse
 
     # -------------------------------------------------------------- products
@@ -325,6 +337,8 @@ class CorrelationObjective:
         if self.penalty is not None:
             means = (filters * self._counts(filters.shape[0])).sum(dim=(1, 2))
             losses = losses + self.explained_weight * self.penalty(filters, means, self.n_models, self.models)
+        if self.independent is not None:
+            losses = losses / self.independent(filters)
         return losses
 
     def reference_threshold(self, filters: torch.Tensor, n_sd: float = 5.0) -> float:
@@ -366,6 +380,20 @@ class CorrelationObjective:
         diagonal = torch.stack([torch.diagonal(stats.spectra, dim1=1, dim2=2).T for stats in self.models])
         product = spectrum * diagonal.repeat_interleave(per_model, dim=0)
         return torch.fft.irfft(product, n=self.size, dim=-1)[..., :self.width]
+
+
+def _independent_variance(lags: torch.Tensor, means: list[np.ndarray], anchors: list[int], width: int, device,
+                          diagonal: bool = True) -> IndependentVariance:
+    """:class:`IndependentVariance` from every model's lag correlations (its same-neuron part, lags ``0 .. W``).
+
+    ``lags`` is ``(M, N, N, 2 L + 1)`` (``diagonal=True``) or already the same-neuron part ``(M, N, 1, 2 L + 1)``.
+    """
+    max_lag = (lags.shape[-1] - 1) // 2
+    own = torch.stack([torch.diagonal(model_lags, dim1=0, dim2=1).T if diagonal else model_lags[:, 0]
+                       for model_lags in lags])  # (M, N, 2 L + 1)
+    products = own[..., max_lag:max_lag + width] / torch.as_tensor(anchors, dtype=own.dtype)[:, None, None]
+    return IndependentVariance(products.to(device), torch.as_tensor(np.stack(means), dtype=torch.float32,
+                                                                    device=device), width)
 
 
 class _QuadraticLoss(torch.autograd.Function):

@@ -387,6 +387,9 @@ def _check_chunk_arguments(raster, chunk, settings) -> None:
         raise TypeError(f"chunk must be a TimeChunk, got {type(chunk).__name__}")
     if not isinstance(settings, TrainingSettings):
         raise TypeError(f"settings must be a TrainingSettings, got {type(settings).__name__}")
+    if settings.objective != "variance":
+        raise ValueError(f"settings.objective must be 'variance' for time-chunked training, got "
+                         f"{settings.objective!r}: the normalized objective is not split over ranks")
     if raster.n_bins != chunk.n_chunk_bins:
         raise ValueError(f"raster has {raster.n_bins} bins, but the chunk holds {chunk.n_chunk_bins} (bins "
                          f"[{chunk.bin_start}, {chunk.bin_stop}) of the recording): pass the chunk's raster "

@@ -24,7 +24,7 @@ from convseq_neo._validation import (
 from convseq_neo.core.correlations import correlation_bytes
 from convseq_neo.core.crossfit import crossfit_test, fold_regions, model_masks
 from convseq_neo.core.membership import pattern_membership
-from convseq_neo.core.objective import default_tv_weight
+from convseq_neo.core.objective import OBJECTIVES, default_tv_weight
 from convseq_neo.core.occurrences import occurrence_table, suppress_cross_talk
 from convseq_neo.core.response import MAX_DENSE_CELLS, MAX_TOEPLITZ_ENTRIES, make_response, response_length
 from convseq_neo.core.significance import (
@@ -77,9 +77,16 @@ class ConvSeq:
         Number of patterns ``K`` to learn.
     width : int, default 200
         Filter width ``W`` in bins (at least 2).
+    objective : {"variance", "normalized"}, default "variance"
+        What training maximises. "variance": the response's variance, as in the paper. "normalized":
+        the response's variance divided by the variance it would have if the neurons fired
+        independently (see Notes), which no longer rewards a neuron's row for peaking on its own
+        spikes; measured, it learns weak sequences from few occurrences that "variance" misses.
     tv_weight : float, optional
         Weight of the smoothness term. Default ``0.005 * W**2`` (the paper's 200 at ``W = 200``;
-        the variance/smoothness ratio scales as ``1 / W**2``).
+        the variance/smoothness ratio scales as ``1 / W**2``) with ``objective="variance"``, 0 with
+        "normalized". With "normalized" a weight large enough to make the numerator negative
+        turns the objective upside down.
     decorrelation_weight : float, default 1.0
         For ``K > 1``: weight of the penalty on a filter's response above its mean at times
         already explained by earlier patterns (1.0 cancels any variance it could gain there).
@@ -210,6 +217,16 @@ class ConvSeq:
 
     Notes
     -----
+    **The normalised objective.** A filter's response is the sum of each neuron's part,
+    ``x = sum_n x_n``, so its variance is ``sum_n Var(x_n)`` plus the covariances between neurons.
+    The first sum grows whenever a row concentrates on one lag, whether the neuron belongs to a
+    sequence or not, and on a weak sequence the chance alignments of the non-members then outweigh
+    the members. ``objective="normalized"`` maximises ``Var(x) / sum_n Var(x_n)`` instead (each
+    ``Var(x_n)`` from the neuron's own lag products over the filter's training times): about 1 for
+    any filter when the neurons fire independently, larger only through covariance between
+    neurons at the filter's lags. It changes what is learned, not what is tested: the cross-fitted
+    test below is the same for both objectives.
+
     **What a p-value means.** With ``significance="crossfit"`` the recording's response times are
     cut into ``n_folds`` contiguous folds. For fold ``f`` a filter (one per pattern) is trained on
     the other folds only, leaving out a guard band of ``W`` bins around fold ``f`` so that no
@@ -278,8 +295,9 @@ class ConvSeq:
     True
     """
 
-    def __init__(self, n_patterns: int = 1, width: int = 200, *, tv_weight: float | None = None,
-                 decorrelation_weight: float = 1.0, lr: float = 0.1, max_epochs: int = 2000, min_epochs: int = 300,
+    def __init__(self, n_patterns: int = 1, width: int = 200, *, objective: str = "variance",
+                 tv_weight: float | None = None, decorrelation_weight: float = 1.0, lr: float = 0.1,
+                 max_epochs: int = 2000, min_epochs: int = 300,
                  tol: float = 1e-4, patience: int = 100, n_init: int = 2, alpha: float = 0.05,
                  significance: str = "crossfit", n_folds: int = 5, n_surrogates: int = 200,
                  surrogates: str = "dither", dither: int | None = None, lag_tolerance: int | None = None,
@@ -287,6 +305,7 @@ class ConvSeq:
                  n_jobs: int | None = None, random_state=None, progress: bool = False) -> None:
         self.n_patterns = n_patterns
         self.width = width
+        self.objective = objective
         self.tv_weight = tv_weight
         self.decorrelation_weight = decorrelation_weight
         self.lr = lr
@@ -381,6 +400,8 @@ class ConvSeq:
         """
         check_positive_int(self.n_patterns, "n_patterns")
         check_positive_int(self.width, "width", minimum=2)
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.tv_weight is not None:
             check_nonnegative_float(self.tv_weight, "tv_weight")
         check_nonnegative_float(self.decorrelation_weight, "decorrelation_weight")
@@ -413,6 +434,12 @@ class ConvSeq:
         check_random_state(self.random_state)
         if not isinstance(self.progress, (bool, np.bool_)):
             raise TypeError(f"progress must be a bool, got {type(self.progress).__name__}")
+
+    def _tv_weight(self, width: int) -> float:
+        """The smoothness weight: the one given, else the objective's default for ``width``."""
+        if self.tv_weight is not None:
+            return float(self.tv_weight)
+        return default_tv_weight(width) if self.objective == "variance" else 0.0
 
     def _check_raster(self, raster, name: str = "raster") -> SpikeRaster:
         raster = SpikeRaster.coerce(raster, name)
@@ -503,16 +530,16 @@ class ConvSeq:
         lag_tolerance = max(1, width // 20) if self.lag_tolerance is None else int(self.lag_tolerance)
         op = make_response(raster, width, backend=self.backend, device=device)
         settings = TrainingSettings(
-            tv_weight=default_tv_weight(width) if self.tv_weight is None else float(self.tv_weight),
+            tv_weight=self._tv_weight(width),
             explained_weight=float(self.decorrelation_weight), lr=float(self.lr), max_epochs=int(self.max_epochs),
             min_epochs=int(self.min_epochs), tol=float(self.tol), patience=int(self.patience),
-            recenter_every=int(self.recenter_every), progress=bool(self.progress))
+            recenter_every=int(self.recenter_every), progress=bool(self.progress), objective=self.objective)
         training = self._training_kind(raster, masks.shape[0])
         first_objective = None
         if training == "correlations":
             # with a client only model 0's statistics are needed here (the tasks build their own)
             first_objective = first_correlation_objective(raster, width, masks if client is None else masks[:1],
-                                                          settings.tv_weight, device)
+                                                          settings.tv_weight, device, normalized=settings.normalized)
             logits = torch.randn((_N_RANDOM_FILTERS, raster.n_neurons, width), generator=generator, device=device)
             reference_threshold = first_objective.reference_threshold(torch.softmax(logits, dim=-1))
         else:

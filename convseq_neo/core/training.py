@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from convseq_neo.core.objective import MaskedLoss
+from convseq_neo.core.objective import IndependentVariance, MaskedLoss, own_lag_products
 from convseq_neo.core.significance import masked_peaks
 from convseq_neo.core.splitting import split_occurrences
 from convseq_neo.raster import SpikeRaster
@@ -35,6 +35,12 @@ class TrainingSettings:
     recenter_every: int
     progress: bool = False
     description: str = "training"
+    objective: str = "variance"
+
+    @property
+    def normalized(self) -> bool:
+        """Whether the loss is divided by the independent-neuron variance (``objective="normalized"``)."""
+        return self.objective == "normalized"
 
 
 @dataclass
@@ -120,18 +126,41 @@ class ResponseObjective:
         self.settings = settings
         self._recentring = _Recentring(raster, op.width) if settings.recenter_every > 0 else None
         self._loss = MaskedLoss(train_mask, explained_mask, settings.tv_weight, settings.explained_weight, op.dtype)
+        self._independent = _response_independent_variance(raster, train_mask & ~explained_mask, op.width,
+                                                           op.device) if settings.normalized else None
         self._responses = None
 
     def losses(self, filters: torch.Tensor) -> torch.Tensor:
         """Loss of each filter (differentiable); keeps the responses for :meth:`recenter_shifts`."""
         responses = self.op(filters)
         self._responses = responses
-        return self._loss(responses)
+        losses = self._loss(responses)
+        if self._independent is not None:
+            losses = losses / self._independent(filters)
+        return losses
 
     def recenter_shifts(self, filters: torch.Tensor) -> np.ndarray:
         """Shifts for the filters of the latest :meth:`losses` call, from where they meet the data at top peaks."""
         return self._recentring.shifts(filters.detach().cpu().numpy(), self._responses.detach().cpu().numpy(),
                                        self.train_mask.cpu().numpy() & ~self.explained_mask.cpu().numpy())
+
+
+def _response_independent_variance(raster: SpikeRaster, weights: torch.Tensor, width: int,
+                                   device) -> IndependentVariance:
+    """:class:`IndependentVariance` over each filter's loss times (``weights``, ``(B, L)``), one model per filter.
+
+    The lag products are anchored where the correlation objective anchors them
+    (:func:`~convseq_neo.core.correlations.anchor_runs`), so they read only spikes the filter's
+    training responses read.
+    """
+    from convseq_neo.core.correlations import anchor_runs
+
+    rows, inverse = np.unique(weights.cpu().numpy(), axis=0, return_inverse=True)
+    counts = raster.to_scipy()
+    products, means = zip(*(own_lag_products(counts, anchor_runs(row, width), width) for row in rows))
+    index = torch.as_tensor(np.ravel(inverse))
+    return IndependentVariance(torch.as_tensor(np.stack(products), dtype=torch.float32)[index].to(device),
+                               torch.as_tensor(np.stack(means), dtype=torch.float32)[index, :, None].to(device), width)
 
 
 def train_filters(objective, n_batch: int, settings: TrainingSettings, generator,
@@ -342,7 +371,8 @@ def make_objective(training: str, op, raster: SpikeRaster, train_masks: np.ndarr
         penalty = train_masks & explained_masks
         return CorrelationObjective(raster, op.width, train_masks & ~explained_masks, settings.tv_weight, op.device,
                                     penalty_masks=penalty, explained_weight=settings.explained_weight,
-                                    coarse_factor=1 if penalty.any() else coarse_factor(op.width))
+                                    coarse_factor=1 if penalty.any() else coarse_factor(op.width),
+                                    normalized=settings.normalized)
     return ResponseObjective(op, raster, torch.as_tensor(np.repeat(train_masks, n_per_model, axis=0), device=op.device),
                              torch.as_tensor(np.repeat(explained_masks, n_per_model, axis=0), device=op.device),
                              settings)
@@ -480,11 +510,12 @@ class ModelTraining:
 
 
 def first_correlation_objective(raster: SpikeRaster, width: int, model_masks: np.ndarray, tv_weight: float,
-                                device):
+                                device, normalized: bool = False):
     """The first pattern's lag-correlation objective for ``model_masks`` (nothing explained yet)."""
     from convseq_neo.core.correlations import CorrelationObjective, coarse_factor
 
-    return CorrelationObjective(raster, width, model_masks, tv_weight, device, coarse_factor=coarse_factor(width))
+    return CorrelationObjective(raster, width, model_masks, tv_weight, device, coarse_factor=coarse_factor(width),
+                                normalized=normalized)
 
 
 def seeded_generator(seed: int, device) -> torch.Generator:
@@ -535,7 +566,8 @@ def train_model(model_masks: np.ndarray, seeds, first_objective=None, *, raster:
     passes_before = op.n_passes
     masks = np.atleast_2d(np.asarray(model_masks, dtype=bool))
     if config.training == "correlations" and first_objective is None:
-        first_objective = first_correlation_objective(raster, config.width, masks, config.settings.tv_weight, device)
+        first_objective = first_correlation_objective(raster, config.width, masks, config.settings.tv_weight, device,
+                                                      normalized=config.settings.normalized)
     trained = train_patterns(op, raster, masks, config.n_patterns, config.n_init, config.settings, config.threshold,
                              config.lag_tolerance, config.alpha, [seeded_generator(seed, device) for seed in seeds],
                              training=config.training,
