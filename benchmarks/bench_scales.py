@@ -7,7 +7,8 @@ Run::
     CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_scales.py --parts ca1
 
 Nothing here passes a time scale to ``detect``: every fit is ``detect(trains, random_state=seed)``
-(the package defaults: ``bin_size``, ``width`` and ``n_patterns`` all ``"auto"``). The false-occurrence
+(the package defaults: ``bin_size``, ``width`` and ``n_patterns`` all ``"auto"``; ``--objective`` sets
+``ConvSeq(objective=...)``). The false-occurrence
 side of the search is ``benchmarks/bench_null.py --auto``.
 
 Parts:
@@ -108,14 +109,15 @@ def _f1_against(occurrences, truth, tolerance_s: float) -> tuple[float, int]:
     return float(row["f1"]), int(row["learned_pattern"])
 
 
-def run_two_scales(seed: int, n_occurrences: int, say) -> dict:
+def run_two_scales(seed: int, n_occurrences: int, say, objective: str = "variance") -> dict:
     from convseq_neo import detect
 
     trains, planted = two_scale_recording(seed, n_occurrences)
     started = time.perf_counter()
-    result = detect(trains, random_state=seed)
+    result = detect(trains, random_state=seed, objective=objective)
     seconds = time.perf_counter() - started
-    row = {"part": "two_scales", "seed": seed, "n_occurrences": n_occurrences, "seconds": seconds,
+    row = {"part": "two_scales", "objective": objective, "seed": seed, "n_occurrences": n_occurrences,
+           "seconds": seconds,
            "n_patterns": result.n_patterns, "scales_width_s": result.scales["width"].round(4).tolist(),
            "n_fits": int(result.parameters["n_fits"])}
     for name, (members, truth, step_ms) in zip(("fast", "slow"), planted):
@@ -131,14 +133,15 @@ def run_two_scales(seed: int, n_occurrences: int, say) -> dict:
     return row
 
 
-def run_compressed(seed: int, say) -> dict:
+def run_compressed(seed: int, say, objective: str = "variance") -> dict:
     from convseq_neo import detect
 
     trains, members, planted = compressed_recording(seed)
     started = time.perf_counter()
-    result = detect(trains, random_state=seed)
+    result = detect(trains, random_state=seed, objective=objective)
     learned_s = time.perf_counter() - started
-    row = {"part": "compressed", "seed": seed, "learn_seconds": learned_s, "n_patterns": result.n_patterns,
+    row = {"part": "compressed", "objective": objective, "seed": seed, "learn_seconds": learned_s,
+           "n_patterns": result.n_patterns,
            "pattern_widths_s": [float(p.width) for p in result.patterns],
            "members_found": [len(set(p.neurons.tolist()) & set(members.tolist())) for p in result.patterns]}
     if result.n_patterns:
@@ -165,7 +168,7 @@ def run_compressed(seed: int, say) -> dict:
     return row
 
 
-def run_ca1(say) -> dict:
+def run_ca1(say, objective: str = "variance") -> dict:
     import quantities as pq
 
     from convseq_neo import detect
@@ -174,13 +177,13 @@ def run_ca1(say) -> dict:
 
     segment = load_rubin_ca1(DATA_DIR, download=False)
     started = time.perf_counter()
-    result = detect(segment, random_state=0)
+    result = detect(segment, random_state=0, objective=objective)
     seconds = time.perf_counter() - started
     movement = track_movement(segment.analogsignals[0], smoothing=0.25 * pq.s, min_speed=5 * pq.cm / pq.s)
     table = place_field_order(result, segment, movement, n_permutations=10_000, random_state=0)
     n = max(result.n_patterns, 1)
     table["pvalue_bonferroni"] = np.minimum(table["pvalue"] * n, 1.0)
-    row = {"part": "ca1", "seconds": seconds, "n_patterns": result.n_patterns,
+    row = {"part": "ca1", "objective": objective, "seconds": seconds, "n_patterns": result.n_patterns,
            "scales_width_s": result.scales["width"].round(4).tolist(),
            "patterns": [{"width_s": float(p.width), "n_members": p.size, "n_occurrences": p.n_occurrences}
                         for p in result.patterns],
@@ -199,17 +202,19 @@ def main() -> int:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="recording and detector seeds")
     parser.add_argument("--occurrences", type=int, default=40, help="occurrences of each sequence in two_scales")
+    parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
+                        help="ConvSeq(objective=...) of every fit (default: the package's)")
     parser.add_argument("--out", default="bench_scales", help="name of the results file")
     args = parser.parse_args()
 
     log, rows = RunLog(), []
     for part in args.parts:
         if part == "ca1":
-            rows.append(run_ca1(log.say))
+            rows.append(run_ca1(log.say, args.objective))
             continue
         for seed in args.seeds:
-            rows.append(run_two_scales(seed, args.occurrences, log.say) if part == "two_scales"
-                        else run_compressed(seed, log.say))
+            rows.append(run_two_scales(seed, args.occurrences, log.say, args.objective) if part == "two_scales"
+                        else run_compressed(seed, log.say, args.objective))
     log.save(args.out, rows)
     return 0
 

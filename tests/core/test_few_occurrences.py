@@ -1,4 +1,4 @@
-"""Issue 21's short recordings: a sequence with 12 occurrences is found and its members named (seeds 0-4)."""
+"""Issue 21's short recordings: a sequence with 8 or 12 occurrences is found and its members named (seeds 0-4)."""
 
 import numpy as np
 import pytest
@@ -11,27 +11,29 @@ N_NEURONS, N_MEMBERS, N_OCCURRENCES, WIDTH = 75, 20, 12, 20
 SEEDS = range(5)
 
 
-def _short_recording(seed):
-    """75 neurons at 5 % per bin; a 20-member sequence spanning 10 bins, each member in 80 % of 12 occurrences.
+def _outcomes(n_occurrences, **options):
+    """F1 and members named (true, false) per seed on the short recording with ``n_occurrences``.
 
-    The layout of ``benchmarks/bench_sensitivity.py``'s ``short`` section (666 bins, one occurrence per 55).
+    75 neurons at 5 % per bin; a 20-member sequence spanning 10 bins, each member in 80 % of the
+    occurrences; the layout of ``benchmarks/bench_sensitivity.py``'s ``short`` section (one occurrence
+    per 55 bins: 444 bins for 8, 666 for 12).
     """
-    planted = evenly_planted_raster(N_OCCURRENCES, n_neurons=N_NEURONS, n_members=N_MEMBERS,
-                                    random_state=np.random.default_rng([seed, N_OCCURRENCES]))
-    return planted.raster, planted.centres, planted.members
+    rows = []
+    for seed in SEEDS:
+        planted = evenly_planted_raster(n_occurrences, n_neurons=N_NEURONS, n_members=N_MEMBERS,
+                                        random_state=np.random.default_rng([seed, n_occurrences]))
+        model = ConvSeq(width=WIDTH, random_state=seed, n_jobs=1, **options).fit(planted.raster)
+        occurrences = model.occurrences_[model.occurrences_["significant"]]
+        named = model.membership_.loc[model.membership_["member"], "neuron"].to_numpy()
+        rows.append({"f1": match_events(occurrences["center"].to_numpy(float), planted.centres, 7.0).f1,
+                     "named": int(np.isin(named, planted.members).sum()),
+                     "false": int((~np.isin(named, planted.members)).sum())})
+    return rows
 
 
 @pytest.fixture(scope="module")
 def outcomes():
-    rows = []
-    for seed in SEEDS:
-        dense, centres, members = _short_recording(seed)
-        model = ConvSeq(width=WIDTH, random_state=seed, n_jobs=1).fit(dense)
-        occurrences = model.occurrences_[model.occurrences_["significant"]]
-        named = model.membership_.loc[model.membership_["member"], "neuron"].to_numpy()
-        rows.append({"f1": match_events(occurrences["center"].to_numpy(float), centres, 7.0).f1,
-                     "named": int(np.isin(named, members).sum()), "false": int((~np.isin(named, members)).sum())})
-    return rows
+    return _outcomes(N_OCCURRENCES)
 
 
 def test_a_sequence_with_12_occurrences_is_found_with_f1_08_for_4_of_5_seeds(outcomes):
@@ -42,3 +44,20 @@ def test_a_sequence_with_12_occurrences_is_found_with_f1_08_for_4_of_5_seeds(out
 def test_its_members_are_named_for_4_of_5_seeds(outcomes):
     named = [(row["named"], row["false"]) for row in outcomes]
     assert sum(true >= 15 and false <= 3 for true, false in named) >= 4, named
+
+
+# Issue 21's 444-bin case: 8 occurrences. The default objective finds it with F1 >= 0.8 in 2 of
+# these 5 seeds (measured: 0.67, 1.00, 0.40, 0.77, 0.86); the normalised objective in all 5.
+@pytest.fixture(scope="module")
+def eight_normalized():
+    return _outcomes(8, objective="normalized")
+
+
+def test_eight_occurrences_are_found_with_f1_08_for_4_of_5_seeds_when_normalised(eight_normalized):
+    f1 = [row["f1"] for row in eight_normalized]
+    assert sum(value >= 0.8 for value in f1) >= 4, f1
+
+
+def test_eight_occurrences_name_15_members_with_at_most_1_false_when_normalised(eight_normalized):
+    named = [(row["named"], row["false"]) for row in eight_normalized]
+    assert sum(true >= 15 and false <= 1 for true, false in named) >= 4, named
