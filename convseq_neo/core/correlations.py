@@ -246,7 +246,8 @@ class CorrelationObjective:
         if coarse_factor > 1:
             self.coarse = self._coarsened(lags, counts, anchors, coarse_factor, coarse_width, normalized)
         if normalized:
-            self.independent = _independent_variance(lags, [count / anchor for count, anchor in zip(counts, anchors)],
+            own = torch.stack([torch.diagonal(model_lags, dim1=0, dim2=1).T for model_lags in lags])
+            self.independent = _independent_variance(own, [count / anchor for count, anchor in zip(counts, anchors)],
                                                      anchors, self.width, self.device)
         self.models = [_ModelStatistics(self._spectra(lags[model], self.width, anchors[model]),
                                         torch.as_tensor(counts[model] / anchors[model], dtype=torch.float32,
@@ -309,8 +310,8 @@ class CorrelationObjective:
                 own_anchors.append(n_anchors)
         coarse.models = models
         if normalized:
-            coarse.independent = _independent_variance(torch.stack(own_lags)[:, :, None, :], own_means, own_anchors,
-                                                       width, self.device, diagonal=False)
+            coarse.independent = _independent_variance(torch.stack(own_lags), own_means, own_anchors, width,
+                                                       self.device)
         return coarse
 
     # -------------------------------------------------------------- products
@@ -382,15 +383,10 @@ class CorrelationObjective:
         return torch.fft.irfft(product, n=self.size, dim=-1)[..., :self.width]
 
 
-def _independent_variance(lags: torch.Tensor, means: list[np.ndarray], anchors: list[int], width: int, device,
-                          diagonal: bool = True) -> IndependentVariance:
-    """:class:`IndependentVariance` from every model's lag correlations (its same-neuron part, lags ``0 .. W``).
-
-    ``lags`` is ``(M, N, N, 2 L + 1)`` (``diagonal=True``) or already the same-neuron part ``(M, N, 1, 2 L + 1)``.
-    """
-    max_lag = (lags.shape[-1] - 1) // 2
-    own = torch.stack([torch.diagonal(model_lags, dim1=0, dim2=1).T if diagonal else model_lags[:, 0]
-                       for model_lags in lags])  # (M, N, 2 L + 1)
+def _independent_variance(own: torch.Tensor, means: list[np.ndarray], anchors: list[int], width: int,
+                          device) -> IndependentVariance:
+    """:class:`IndependentVariance` from every model's same-neuron lag correlations ``own`` (``(M, N, 2 L + 1)``)."""
+    max_lag = (own.shape[-1] - 1) // 2
     products = own[..., max_lag:max_lag + width] / torch.as_tensor(anchors, dtype=own.dtype)[:, None, None]
     return IndependentVariance(products.to(device), torch.as_tensor(np.stack(means), dtype=torch.float32,
                                                                     device=device), width)
