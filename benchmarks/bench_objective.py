@@ -87,8 +87,8 @@ def train(dense, width: int, initial_logits, seed: int, max_epochs: int | None =
     from convseq_neo.raster import SpikeRaster
 
     defaults = ConvSeq().get_params()
-    settings = TrainingSettings(tv_weight=ConvSeq(objective=objective)._tv_weight(width),
-                                explained_weight=defaults["decorrelation_weight"],
+    chosen = ConvSeq(objective=objective)
+    settings = TrainingSettings(tv_weight=chosen._tv_weight(width), explained_weight=chosen._decorrelation_weight(),
                                 lr=defaults["lr"], max_epochs=max_epochs or defaults["max_epochs"],
                                 min_epochs=min(defaults["min_epochs"], max_epochs or defaults["min_epochs"]),
                                 tol=defaults["tol"], patience=defaults["patience"],

@@ -172,12 +172,12 @@ def convseq_outcome(model) -> dict:
 
 
 def fit_convseq(raster: np.ndarray, seed: int, threads: int, n_patterns: int = 1, width: int = WIDTH,
-                objective: str = "variance") -> dict:
+                objective: str = "variance", decorrelation_weight: float | None = None) -> dict:
     from convseq_neo import ConvSeq
 
     started = time.perf_counter()
     model = ConvSeq(n_patterns=n_patterns, width=width, random_state=seed, n_jobs=threads,
-                    objective=objective).fit(raster)
+                    objective=objective, decorrelation_weight=decorrelation_weight).fit(raster)
     out = convseq_outcome(model)
     out.update(seconds=time.perf_counter() - started,
                members=[model.membership_.loc[(model.membership_["pattern"] == k) & model.membership_["member"],
@@ -290,7 +290,8 @@ def run_job(job: dict, args) -> dict:
                 "f1_own": f1_by_pattern(fit, truth, TOLERANCE, None)}
     if section == "multi":
         raster, truth = multi_recording(seed, job["layout"], job["participation"])
-        fit = fit_convseq(raster, seed, args.threads, n_patterns=len(truth), objective=args.objective)
+        fit = fit_convseq(raster, seed, args.threads, n_patterns=len(truth), objective=args.objective,
+                          decorrelation_weight=args.decorrelation_weight)
         return {"seconds": fit["seconds"], "f1_own": f1_by_pattern(fit, truth, TOLERANCE, None),
                 "n_occurrences": [int(t.size) for t in truth]}
     if section == "detect":
@@ -302,7 +303,8 @@ def run_job(job: dict, args) -> dict:
         width = math.ceil(2 * span / 0.05 - 1e-9) * 0.05
         started = time.perf_counter()
         result = detect(trains, bin_size=5 * pq.ms, width=width * pq.s, n_patterns=len(truth), random_state=seed,
-                        n_jobs=args.threads, objective=args.objective)
+                        n_jobs=args.threads, objective=args.objective,
+                        decorrelation_weight=args.decorrelation_weight)
         fit = convseq_outcome(result.model)
         fit["centres"] = np.asarray(result.raster.position_to_time(np.asarray(fit["centres"])), dtype=float).tolist()
         return {"seconds": time.perf_counter() - started, "width_s": width,
@@ -505,6 +507,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
                         help="ConvSeq(objective=...) of convseq_neo's fits; results get a _normalized suffix")
+    parser.add_argument("--decorrelation-weight", type=float, default=None,
+                        help="ConvSeq(decorrelation_weight=...) of the several-pattern fits (default: the "
+                             "objective's); results get a _dw<value> suffix")
     parser.add_argument("--resume", action="store_true", help="skip jobs already in the .jsonl")
     parser.add_argument("--shard", default="0/1", help="run every n-th job only: i/n")
     parser.add_argument("--report", action="store_true", help="only rebuild the summary from the .jsonl")
@@ -520,6 +525,8 @@ def main() -> None:
     name = "bench_sensitivity_quick" if quick else "bench_sensitivity"
     if args.objective != "variance":
         name += f"_{args.objective}"
+    if args.decorrelation_weight is not None:
+        name += f"_dw{args.decorrelation_weight:g}"
     RESULTS.mkdir(exist_ok=True)
     rows_path = RESULTS / f"{name}.jsonl"
     command = " ".join([Path(sys.executable).name, *sys.argv])

@@ -339,7 +339,7 @@ class CorrelationObjective:
             means = (filters * self._counts(filters.shape[0])).sum(dim=(1, 2))
             losses = losses + self.explained_weight * self.penalty(filters, means, self.n_models, self.models)
         if self.independent is not None:
-            losses = losses / self.independent(filters)
+            losses = self.independent.divide(losses, filters)
         return losses
 
     def reference_threshold(self, filters: torch.Tensor, n_sd: float = 5.0) -> float:

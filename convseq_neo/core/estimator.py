@@ -85,11 +85,14 @@ class ConvSeq:
     tv_weight : float, optional
         Weight of the smoothness term. Default ``0.005 * W**2`` (the paper's 200 at ``W = 200``;
         the variance/smoothness ratio scales as ``1 / W**2``) with ``objective="variance"``, 0 with
-        "normalized". With "normalized" a weight large enough to make the numerator negative
+        "normalized". With "normalized" a weight large enough to make the numerator positive
         turns the objective upside down.
-    decorrelation_weight : float, default 1.0
+    decorrelation_weight : float, optional
         For ``K > 1``: weight of the penalty on a filter's response above its mean at times
-        already explained by earlier patterns (1.0 cancels any variance it could gain there).
+        already explained by earlier patterns. Default 1.0 with ``objective="variance"`` (it
+        cancels any variance the filter could gain there), 0 with "normalized": those times are
+        already left out of a later filter's training, and under the ratio the penalty did harm
+        (measured in Notes).
     lr : float, default 0.1
         Adam learning rate.
     max_epochs : int, default 2000
@@ -225,7 +228,13 @@ class ConvSeq:
     ``Var(x_n)`` from the neuron's own lag products over the filter's training times): about 1 for
     any filter when the neurons fire independently, larger only through covariance between
     neurons at the filter's lags. It changes what is learned, not what is tested: the cross-fitted
-    test below is the same for both objectives.
+    test below is the same for both objectives. With it, later patterns are kept apart from earlier
+    ones only by leaving the earlier patterns' times out of their training (``decorrelation_weight``
+    defaults to 0): under the ratio the penalty there was cheapest for rows that put their weight
+    where no spike of an earlier pattern falls, so a later filter's non-member rows ended near
+    one-hot, and on two 15-member sequences through :func:`~convseq_neo.detect` (80 neurons, 30
+    occurrences each, seeds 0-4) the per-sequence F1 was 0.29-0.98 (mean 0.79) with the penalty and
+    0.74-1.00 (mean 0.91) without.
 
     **What a p-value means.** With ``significance="crossfit"`` the recording's response times are
     cut into ``n_folds`` contiguous folds. For fold ``f`` a filter (one per pattern) is trained on
@@ -296,7 +305,7 @@ class ConvSeq:
     """
 
     def __init__(self, n_patterns: int = 1, width: int = 200, *, objective: str = "variance",
-                 tv_weight: float | None = None, decorrelation_weight: float = 1.0, lr: float = 0.1,
+                 tv_weight: float | None = None, decorrelation_weight: float | None = None, lr: float = 0.1,
                  max_epochs: int = 2000, min_epochs: int = 300,
                  tol: float = 1e-4, patience: int = 100, n_init: int = 2, alpha: float = 0.05,
                  significance: str = "crossfit", n_folds: int = 5, n_surrogates: int = 200,
@@ -404,7 +413,8 @@ class ConvSeq:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.tv_weight is not None:
             check_nonnegative_float(self.tv_weight, "tv_weight")
-        check_nonnegative_float(self.decorrelation_weight, "decorrelation_weight")
+        if self.decorrelation_weight is not None:
+            check_nonnegative_float(self.decorrelation_weight, "decorrelation_weight")
         check_nonnegative_float(self.lr, "lr", positive=True)
         check_positive_int(self.max_epochs, "max_epochs")
         check_positive_int(self.min_epochs, "min_epochs", minimum=0)
@@ -440,6 +450,12 @@ class ConvSeq:
         if self.tv_weight is not None:
             return float(self.tv_weight)
         return default_tv_weight(width) if self.objective == "variance" else 0.0
+
+    def _decorrelation_weight(self) -> float:
+        """The explaining-away penalty's weight: the one given, else the objective's default."""
+        if self.decorrelation_weight is not None:
+            return float(self.decorrelation_weight)
+        return 1.0 if self.objective == "variance" else 0.0
 
     def _check_raster(self, raster, name: str = "raster") -> SpikeRaster:
         raster = SpikeRaster.coerce(raster, name)
@@ -531,7 +547,7 @@ class ConvSeq:
         op = make_response(raster, width, backend=self.backend, device=device)
         settings = TrainingSettings(
             tv_weight=self._tv_weight(width),
-            explained_weight=float(self.decorrelation_weight), lr=float(self.lr), max_epochs=int(self.max_epochs),
+            explained_weight=self._decorrelation_weight(), lr=float(self.lr), max_epochs=int(self.max_epochs),
             min_epochs=int(self.min_epochs), tol=float(self.tol), patience=int(self.patience),
             recenter_every=int(self.recenter_every), progress=bool(self.progress), objective=self.objective)
         training = self._training_kind(raster, masks.shape[0])

@@ -219,6 +219,15 @@ class IndependentVariance:
         """``S`` per filter, shape ``(B,)``, differentiable; ``B`` a multiple of ``M``, grouped by model."""
         return _IndependentVarianceFunction.apply(filters, self)
 
+    def divide(self, losses: torch.Tensor, filters: torch.Tensor) -> torch.Tensor:
+        """``losses / S``, where ``S = 0`` (no training time left, or no spike in it) counts as 1.
+
+        Earlier patterns can explain every training time of a model; its filter's ``S`` is then 0
+        and the plain ratio would be infinite or NaN, which would end the whole fit.
+        """
+        independent = self(filters)
+        return losses / torch.where(independent > 0, independent, torch.ones_like(independent))
+
     def products(self, filters: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``A_n F_n`` (the Toeplitz product of the lag products), the means ``mu_n`` and ``F_n . mu_n``."""
         n_models = self.spectrum.shape[0]

@@ -136,7 +136,7 @@ class ResponseObjective:
         self._responses = responses
         losses = self._loss(responses)
         if self._independent is not None:
-            losses = losses / self._independent(filters)
+            losses = self._independent.divide(losses, filters)
         return losses
 
     def recenter_shifts(self, filters: torch.Tensor) -> np.ndarray:
