@@ -40,6 +40,7 @@ PUBLIC_MODULES = [
     "convseq_neo.plot.figures",
     "convseq_neo.analysis.placefields",
     "convseq_neo.analysis.replication",
+    "convseq_neo.analysis.rank_order",
 ]
 
 
