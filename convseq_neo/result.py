@@ -430,6 +430,11 @@ class DetectionResult:
         """Filter window (s)."""
         return pq.Quantity(int(self.model.width) * self.raster.bin_size_s, "s")
 
+    @property
+    def _spike_tolerance_s(self) -> float:
+        """How far (s) a member's spike may fall from its expected time and count: lag tolerance + half a bin."""
+        return (self.model.lag_tolerance_ + 0.5) * self.raster.bin_size_s
+
     def __repr__(self) -> str:
         sizes = ", ".join(f"{p.size} members/{p.n_occurrences} occurrences" for p in self.patterns)
         if self.time_map is None:
@@ -734,7 +739,7 @@ class DetectionResult:
         """
         part = self._check_segment(segment, "spike_labels")
         trains, given_order = self._unit_trains(spiketrains)
-        tolerance = (self.model.lag_tolerance_ + 0.5) * self.raster.bin_size_s
+        tolerance = self._spike_tolerance_s
         times = [np.asarray(train.times.rescale(pq.s).magnitude, dtype=float).reshape(-1) for train in trains]
         labels = [(np.full(t.size, -1, dtype=np.int64), np.full(t.size, -1, dtype=np.int64)) for t in times]
         best = [np.full(t.size, np.inf) for t in times]

@@ -49,7 +49,7 @@ def test_planted_occurrences_follow_the_pattern_order(planted):
 def test_mirrored_occurrences_reverse_the_sign(planted):
     recording, result = planted
     order = occurrence_rank_order(result, random_state=0)
-    margin = (result.model.lag_tolerance_ + 0.5) * result.raster.bin_size_s
+    margin = result._spike_tolerance_s
     spans = list(zip(result.occurrences.onset - margin, result.occurrences.offset + margin))
     assert all(stop < next_start for (_, stop), (next_start, _) in zip(spans, spans[1:]))  # no two spans overlap
     mirrored = _mirrored(recording.spiketrains, set(result.patterns[0].neurons.tolist()), spans)

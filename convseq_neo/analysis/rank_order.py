@@ -48,28 +48,20 @@ __all__ = ["occurrence_rank_order"]
 COLUMNS = ["pattern", "center", "n_active", "rho", "pvalue"]
 
 
-def _per_scale(result) -> DetectionResult:
-    """The :class:`~convseq_neo.result.DetectionResult` whose trains apply (a search's first scale: all share them)."""
+def _fit_of(result, pattern_id: int | None = None) -> DetectionResult:
+    """The single-scale result a pattern was found in (``None``: any; a search's scales share their trains)."""
     from convseq_neo.multiscale import MultiScaleResult
     from convseq_neo.result import DetectionResult
 
     if isinstance(result, DetectionResult):
         return result
-    if isinstance(result, MultiScaleResult):
+    if not isinstance(result, MultiScaleResult):
+        raise TypeError(f"result must be a DetectionResult or MultiScaleResult (from convseq_neo.detect or find), "
+                        f"got {type(result).__name__}")
+    if pattern_id is None:
         return result.results[0]
-    raise TypeError(f"result must be a DetectionResult or MultiScaleResult (from convseq_neo.detect or find), "
-                    f"got {type(result).__name__}")
-
-
-def _margin_s(result: DetectionResult | MultiScaleResult, pattern_id: int) -> float:
-    """How far outside its members' expected span a member's spike may fall: the lag tolerance of the pattern's fit."""
-    from convseq_neo.multiscale import MultiScaleResult
-
-    fit = result
-    if isinstance(result, MultiScaleResult):
-        row = result.pattern_map[result.pattern_map["pattern"] == pattern_id].iloc[0]
-        fit = result.results[int(row["scale"])]
-    return (fit.model.lag_tolerance_ + 0.5) * fit.raster.bin_size_s
+    row = result.pattern_map[result.pattern_map["pattern"] == pattern_id].iloc[0]
+    return result.results[int(row["scale"])]
 
 
 def _spearman_with_shuffles(times: np.ndarray, lags: np.ndarray, n_shuffles: int,
@@ -143,7 +135,7 @@ def occurrence_rank_order(result: DetectionResult | MultiScaleResult, spiketrain
     >>> bool(order.rho.median() > 0.5)
     True
     """
-    per_scale = _per_scale(result)
+    first_scale = _fit_of(result)
     for name, value, least in (("n_shuffles", n_shuffles, 1), ("min_active", min_active, 3)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral):
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
@@ -151,7 +143,7 @@ def occurrence_rank_order(result: DetectionResult | MultiScaleResult, spiketrain
             raise ValueError(f"{name} must be at least {least}, got {value}")
     rng = check_random_state(random_state)
     part = result._check_segment(segment, "occurrence_rank_order")
-    trains, _ = per_scale._unit_trains(spiketrains)
+    trains, _ = first_scale._unit_trains(spiketrains)
     times = [np.sort(np.asarray(train.times.rescale(pq.s).magnitude, dtype=float).reshape(-1)) for train in trains]
     occ = result._occurrences_of(part)
     kind = occ["pattern"].to_numpy(np.int64)
@@ -162,7 +154,7 @@ def occurrence_rank_order(result: DetectionResult | MultiScaleResult, spiketrain
         rows = np.flatnonzero(kind == pattern.pattern_id)
         if not rows.size or pattern.size < min_active:
             continue
-        margin = _margin_s(result, pattern.pattern_id)
+        margin = _fit_of(result, pattern.pattern_id)._spike_tolerance_s
         lags = np.asarray(pattern.lags.rescale(pq.s).magnitude, dtype=float)
         for row in rows:
             start, stop = onsets[row] - margin, offsets[row] + margin
