@@ -113,6 +113,9 @@ class Pattern:
         The time scale the pattern was learned (or, with a ``warp``, searched) at: the bin size
         and the filter window, in s. Patterns of one result of an automatic search may differ
         in scale (:class:`~convseq_neo.multiscale.MultiScaleResult`).
+    tested_filter : numpy.ndarray, shape (N, W), or None
+        The pattern as :meth:`DetectionResult.find` looks for it: each member's log likelihood
+        ratio around its lag, zero for every other neuron (``ConvSeq.tested_filters_``).
     """
 
     pattern_id: int
@@ -125,6 +128,7 @@ class Pattern:
     n_occurrences: int
     bin_size: pq.Quantity | None = None
     width: pq.Quantity | None = None
+    tested_filter: np.ndarray | None = None
 
     @property
     def size(self) -> int:
@@ -167,7 +171,8 @@ class DetectionResult:
     responses : numpy.ndarray, shape (K, L)
         The filters' responses (the tested, cross-fitted ones after :func:`detect`, in the all-data
         filters' frame, so that an occurrence's peak bin holds its ``peak``; NaN at the few
-        fold-border bins no fold covers); index ``t`` is drawn at the middle of bin ``t``, on the
+        fold-border bins no fold covers; after :meth:`find`, those of the filters in their tested
+        form, ``ConvSeq.tested_filters_``); index ``t`` is drawn at the middle of bin ``t``, on the
         analysis clock.
     thresholds : numpy.ndarray, shape (K, L), or None
         The height a peak needed to be significant at each time (None after :meth:`find`), on the
@@ -930,10 +935,12 @@ class DetectionResult:
              random_state=None, warp=None):
         """Apply the learned patterns to another recording of the same neurons.
 
-        Each peak of the fixed filters' responses is tested against surrogates of the new
-        recording, each spike dithered by up to ``W`` bins by default
-        (:meth:`ConvSeq.find_occurrences`). The patterns (members, lags, filters) stay those
-        learned by :func:`detect`.
+        Each pattern is looked for as it is reported: its members' evidence around their lags
+        (``ConvSeq.tested_filters_``, each member weighed by its participation and jitter at the
+        training occurrences; no other neuron counts). Each peak of these fixed filters' responses
+        is tested against surrogates of the new recording, each spike dithered by up to ``W``
+        bins by default (:meth:`ConvSeq.find_occurrences`). The patterns (members, lags,
+        filters) stay those learned by :func:`detect`.
 
         Parameters
         ----------
@@ -1084,6 +1091,7 @@ def _membership_and_patterns(model: ConvSeq, bin_size_s: float, unit_names, n_oc
     table.insert(2, "name", [unit_names[n] for n in table["neuron"].to_numpy(int)])
     table = table[["pattern", "neuron", "name", "score", "pvalue", "member", "lag"]].reset_index(drop=True)
     patterns = []
+    tested_filters = model._tested_filters()
     for k in range(model.filters_.shape[0]):
         rows = table[(table["pattern"] == k) & table["member"]]
         rows = rows.sort_values(["lag", "neuron"], kind="stable")
@@ -1093,7 +1101,7 @@ def _membership_and_patterns(model: ConvSeq, bin_size_s: float, unit_names, n_oc
             lags=pq.Quantity(rows["lag"].to_numpy(float), "s"), scores=rows["score"].to_numpy(float),
             pvalues=rows["pvalue"].to_numpy(float), filter=np.asarray(model.filters_[k]),
             n_occurrences=int(n_occurrences[k]), bin_size=pq.Quantity(bin_size_s, "s"),
-            width=pq.Quantity(int(model.width) * bin_size_s, "s")))
+            width=pq.Quantity(int(model.width) * bin_size_s, "s"), tested_filter=np.asarray(tested_filters[k])))
     return table, patterns
 
 
@@ -1208,7 +1216,7 @@ def _apply_model(model: ConvSeq, bin_size_s: float, n_neurons: int, spiketrains,
             logger.info("find: the new recording holds the training units in another order; matched by name")
             raster = raster.reorder_rows(order)
     occurrences = model.find_occurrences(raster, random_state=random_state)
-    responses = model.transform(raster)
+    responses = model.tested_transform(raster)
     result = DetectionResult._from_model(model, raster, source=plan.source, applied="find",
                                          occurrences_bins=occurrences, responses=responses, thresholds=None,
                                          time_map=plan.time_map)

@@ -290,6 +290,25 @@ def test_find_applies_the_patterns_to_new_data(rec1, result1):
         result1.find(trains, t_start=0 * pq.s, t_stop=0.2 * pq.s)
 
 
+def test_find_on_the_training_recording_keeps_what_detect_found(small_rec, small_result):
+    """find() looks for a pattern as detect() reports it: its members' evidence around their lags.
+
+    The learned filters, with every non-member's chance coincidences, kept 17 of the 20
+    occurrences detect() found on this recording (5 of 30 on a longer one).
+    """
+    model = small_result.model
+    members = small_result.patterns[0].neurons
+    np.testing.assert_array_equal(np.flatnonzero(model.tested_filters_[0].any(axis=1)), np.sort(members))
+    detected = small_result.occurrences["center"].to_numpy()
+    assert detected.size >= 18
+    found = small_result.find(small_rec.spiketrains, random_state=0)
+    centers = found.occurrences["center"].to_numpy()
+    kept = sum(np.abs(centers - center).min() <= TOLERANCE_S for center in detected) if centers.size else 0
+    assert kept >= 0.9 * detected.size, (kept, detected.size)
+    assert found.responses.shape == small_result.responses.shape
+    np.testing.assert_allclose(found.responses, model.tested_transform(small_result.raster), rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------------------------- validation
 def _trains(n=3, t_stop=20.0, seed=0):
     rng = np.random.default_rng(seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import logging
@@ -62,6 +63,7 @@ def _same_patterns(a, b) -> None:
     for p, q in zip(a.patterns, b.patterns):
         np.testing.assert_allclose(p.lags.magnitude, q.lags.magnitude, rtol=1e-12, atol=1e-12)
         np.testing.assert_array_equal(p.filter, q.filter)
+        np.testing.assert_array_equal(p.tested_filter, q.tested_filter)
 
 
 # ------------------------------------------------------------------ the model file
@@ -185,6 +187,28 @@ def test_bad_files_get_clear_errors(saved, tmp_path):
         load_model(saved, name="convseq")
 
 
+def test_a_file_without_tested_filters_applies_the_learned_ones_with_a_warning(fitted, saved, session_b, tmp_path,
+                                                                               caplog):
+    loaded = load_model(saved)
+    np.testing.assert_array_equal(loaded.model.tested_filters_, fitted.model.tested_filters_)
+    assert not np.array_equal(fitted.model.tested_filters_, fitted.model.filters_)
+
+    def older(header, arrays):
+        del arrays["tested_filters"]
+    with caplog.at_level(logging.WARNING, logger="convseq_neo.io.model_file"):
+        old = load_model(_rewrite(saved, tmp_path / "older.npz", older))
+    assert "no tested filters" in caplog.text
+    np.testing.assert_array_equal(old.model.tested_filters_, fitted.model.filters_)
+    trains, _ = session_b
+    learned = old.find(trains, random_state=0)
+    np.testing.assert_allclose(learned.responses, fitted.model.transform(learned.raster), rtol=1e-6)
+
+    def damaged(header, arrays):
+        arrays["tested_filters"] = arrays["tested_filters"][:, :-1]
+    with pytest.raises(ValueError, match="damaged.*tested filters"):
+        load_model(_rewrite(saved, tmp_path / "damaged_tested.npz", damaged))
+
+
 def test_unusable_saved_device_falls_back_to_auto(saved, tmp_path, caplog):
     def on_a_gpu(header, arrays):
         header["params"]["device"] = "cuda:7"
@@ -264,6 +288,16 @@ def test_nwb_errors_and_files_without_offsets(annotated, session_b, tmp_path, mo
             stored.parameters.pop(key, None)
             return stored
         return reader
+
+    def without_tested(*args, **kwargs):
+        return dataclasses.replace(read(*args, **kwargs), tested_filters=None)
+
+    monkeypatch.setattr(nwb, "read_detections", without_tested)
+    with caplog.at_level(logging.WARNING, logger="convseq_neo.io.model_file"):
+        older = load_model(path)
+    assert "no tested filters" in caplog.text
+    np.testing.assert_array_equal(older.model.tested_filters_, result.model.filters_)
+    caplog.clear()
 
     monkeypatch.setattr(nwb, "read_detections", without("bin_size_s"))
     with pytest.raises(ValueError, match="bin size"):

@@ -35,8 +35,8 @@ from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["fold_regions", "model_masks", "member_filter", "select_members", "restrict_to_members", "unmix_members",
-           "match_filters", "crossfit_test"]
+__all__ = ["fold_regions", "model_masks", "member_filter", "membership_filters", "select_members",
+           "restrict_to_members", "unmix_members", "match_filters", "crossfit_test"]
 
 
 def fold_regions(length: int, n_folds: int) -> list[tuple[int, int]]:
@@ -139,6 +139,30 @@ def member_filter(raster: SpikeRaster, peaks: np.ndarray, members: np.ndarray, l
         inside = (positions >= 0) & (positions < width)
         rows[neuron, positions[inside]] = weights[inside]
     return rows
+
+
+def membership_filters(raster: SpikeRaster, membership: pd.DataFrame, offsets: np.ndarray, pattern: np.ndarray,
+                       peak_bin: np.ndarray, width: int, lag_tolerance: int, fallback: np.ndarray) -> np.ndarray:
+    """Each pattern as reported, in its tested form: :func:`member_filter` of its members at their lags.
+
+    The members and lags are the fit's final membership (``membership``, lags relative to the
+    pattern centre, ``offsets`` the centre's place in the window), and each member's participation
+    and jitter are measured at the pattern's significant occurrences (``pattern``, ``peak_bin``),
+    so a pattern is looked for in new data as exactly what the result reports. A pattern without
+    members keeps its ``fallback`` filter.
+
+    Returns
+    -------
+    ndarray of float32, shape (K, N, W)
+    """
+    filters = np.array(fallback, dtype=np.float32, copy=True)
+    for k in range(filters.shape[0]):
+        rows = membership[membership["pattern"] == k].sort_values("neuron")
+        members = rows["member"].to_numpy(bool)
+        if members.size == raster.n_neurons and members.any():
+            lags = rows["lag"].to_numpy(float) + offsets[k]
+            filters[k] = member_filter(raster, peak_bin[pattern == k], members, lags, width, lag_tolerance)
+    return filters
 
 
 #: Counts of top in-sample peaks tried by :func:`select_members` (the count above the reference
@@ -420,8 +444,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     Returns
     -------
     CandidatePeaks
-        With ``fold_shifts`` set; ``tested_responses`` is NaN at the few fold-border bins that no
-        fold covers after the shift.
+        With ``fold_shifts`` and ``tested_filters`` (the all-data model's) set;
+        ``tested_responses`` is NaN at the few fold-border bins that no fold covers after the shift.
     """
     tested_filters = restrict_to_members(op, raster, model_filters, masks, threshold, lag_tolerance, alpha)
     n_patterns, width = tested_filters.shape[1], tested_filters.shape[-1]
@@ -454,7 +478,7 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
                                                   width)
     return CandidatePeaks(pattern=rows % n_patterns, peak_bin=peak_bin, height=heights, pvalue=pvalues,
                        significant=significant, tested_responses=tested_responses, thresholds=thresholds,
-                       fold_shifts=fold_shifts)
+                       fold_shifts=fold_shifts, tested_filters=reference)
 
 
 def _height_threshold(null: np.ndarray, cutoff: float) -> float:

@@ -22,7 +22,7 @@ from convseq_neo._validation import (
     torch_generator,
 )
 from convseq_neo.core.correlations import correlation_bytes
-from convseq_neo.core.crossfit import crossfit_test, fold_regions, model_masks
+from convseq_neo.core.crossfit import crossfit_test, fold_regions, membership_filters, model_masks
 from convseq_neo.core.membership import pattern_membership
 from convseq_neo.core.objective import OBJECTIVES, default_tv_weight
 from convseq_neo.core.occurrences import occurrence_table, suppress_cross_talk
@@ -165,6 +165,13 @@ class ConvSeq:
     ----------
     filters_ : ndarray, shape (K, N, W)
         Filters fit on all the data (rows sum to 1).
+    tested_filters_ : ndarray, shape (K, N, W)
+        Each pattern as :meth:`find_occurrences` looks for it in new data: with
+        ``significance="crossfit"``, its reported members (``membership_``) at their lags, each
+        spike weighed by its log likelihood ratio around the member's lag (participation and
+        jitter measured at the pattern's significant occurrences; zero for every other neuron; the
+        tested form of Notes); a pattern without members keeps its all-data tested filter. Equal
+        to ``filters_`` for "random_filters".
     responses_ : ndarray, shape (K, L)
         Their responses to the training raster (``L = T + 2 (W // 2) - W + 1``).
     tested_responses_ : ndarray, shape (K, L)
@@ -603,6 +610,11 @@ class ConvSeq:
         membership, offsets, spans = pattern_membership(raster, tested.pattern[significant],
                                                         tested.peak_bin[significant], n_patterns, width,
                                                         lag_tolerance, alpha)
+        tested_filters = filters
+        if crossfit:  # new data are then tested as the result reports each pattern: its members at their lags
+            tested_filters = membership_filters(raster, membership, offsets, tested.pattern[significant],
+                                                tested.peak_bin[significant], width, lag_tolerance,
+                                                tested.tested_filters)
         occurrences = suppress_cross_talk(occurrence_table(tested.pattern, tested.peak_bin, tested.height,
                                                            tested.pvalue, significant, offsets, spans),
                                           lag_tolerance)
@@ -618,6 +630,7 @@ class ConvSeq:
         self.random_filter_threshold_ = reference_threshold
         self.lag_tolerance_ = lag_tolerance
         self.filters_ = filters
+        self.tested_filters_ = tested_filters
         self.responses_ = responses
         self.loss_history_ = trained.loss_history
         self.n_epochs_ = trained.n_epochs
@@ -656,26 +669,45 @@ class ConvSeq:
         with torch.no_grad():
             return op(torch.as_tensor(self.filters_, device=device)).cpu().numpy()
 
+    def _tested_filters(self) -> np.ndarray:
+        """The filters :meth:`find_occurrences` tests (``filters_`` for a model saved without them)."""
+        return getattr(self, "tested_filters_", self.filters_)
+
+    def tested_transform(self, raster) -> np.ndarray:
+        """Responses of the filters in their tested form (``tested_filters_``) to ``raster``: shape (K, L).
+
+        These are the responses :meth:`find_occurrences` tests; an occurrence's ``peak`` is their
+        height at its peak bin.
+        """
+        raster = self._check_new_raster(raster)
+        device = resolve_device(self.device)
+        op = make_response(raster, int(self.width), backend=self.backend, device=device)
+        with torch.no_grad():
+            return op(torch.as_tensor(self._tested_filters(), device=device)).cpu().numpy()
+
     def find_occurrences(self, raster, random_state=None) -> pd.DataFrame:
         """Detect occurrences of the learned patterns in new data.
 
-        The learned filters are fixed and did not see ``raster``, so each candidate peak is tested
-        against the same filter's peaks on surrogates (``surrogates``) of ``raster`` itself (BH at
-        ``alpha`` over all candidates). Centres, onsets and offsets use the pattern geometry
-        learned in :meth:`fit`.
+        Each pattern is looked for as :meth:`fit` reports it (``tested_filters_``: its members'
+        evidence around their lags, the form in which its training occurrences were tested). These
+        filters are fixed and did not see ``raster``, so each candidate peak is tested against the
+        same filter's peaks on surrogates (``surrogates``) of ``raster`` itself (BH at ``alpha``
+        over all candidates). Centres, onsets and offsets use the pattern geometry learned in
+        :meth:`fit`.
 
         Returns
         -------
         pandas.DataFrame
-            Columns as :attr:`occurrences_`.
+            Columns as :attr:`occurrences_`; ``peak`` is the height of :meth:`tested_transform`.
         """
         raster = self._check_new_raster(raster)
         rng = check_random_state(self.random_state if random_state is None else random_state)
         device = resolve_device(self.device)
         width = int(self.width)
-        responses = self.transform(raster)
+        filters = self._tested_filters()
+        responses = self.tested_transform(raster)
         regions = [(0, responses.shape[1])] * responses.shape[0]
-        null = null_peak_heights(raster, self.filters_, regions, width, int(self.n_surrogates), rng, device,
+        null = null_peak_heights(raster, filters, regions, width, int(self.n_surrogates), rng, device,
                                  method=self.surrogates, dither=self.dither)
         pattern, peak_bin, heights = collect_peaks(responses, regions, width)
         pvalues = row_pvalues(pattern, heights, null)

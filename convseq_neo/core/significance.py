@@ -56,6 +56,10 @@ class CandidatePeaks:
     fold_shifts : ndarray of int, shape (n_folds, K), or None
         Bins added to each fold filter's peak times to bring them into the all-data filter's frame
         (cross-fitting only).
+    tested_filters : ndarray, shape (K, N, W), or None
+        The all-data model's filters in the form they are tested in (cross-fitting only: each
+        pattern's members' evidence, :func:`~convseq_neo.core.crossfit.restrict_to_members`); the
+        fallback of :func:`~convseq_neo.core.crossfit.membership_filters`.
     """
 
     pattern: np.ndarray
@@ -66,6 +70,7 @@ class CandidatePeaks:
     tested_responses: np.ndarray
     thresholds: np.ndarray
     fold_shifts: np.ndarray | None = None
+    tested_filters: np.ndarray | None = None
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -22,6 +22,10 @@ never executes code. It holds
     parameter record, for provenance).
 ``filters`` (K, N, W)
     The learned filters, in their own dtype (float32 from the core).
+``tested_filters`` (K, N, W)
+    Each pattern as ``find`` looks for it (``ConvSeq.tested_filters_``: its members' evidence around
+    their lags). Files written before it existed lack it; their model applies ``filters``, with a
+    warning.
 ``pattern_offsets`` (K,), ``pattern_spans`` (K, 2)
     Each pattern's centre in its window and the earliest and latest member lag around it (bins).
 ``n_occurrences`` (K,)
@@ -35,8 +39,9 @@ A reader refuses a file of a newer ``format_version`` than it knows (upgrade con
 What is restored
 ----------------
 :class:`SavedModel.model <SavedModel>` is a :class:`~convseq_neo.core.estimator.ConvSeq` with its
-parameters and the fitted attributes that applying it needs: ``filters_``, ``membership_``,
-``pattern_offsets_``, ``pattern_spans_``, ``lag_tolerance_``, ``backend_`` and ``n_folds_``.
+parameters and the fitted attributes that applying it needs: ``filters_``, ``tested_filters_``,
+``membership_``, ``pattern_offsets_``, ``pattern_spans_``, ``lag_tolerance_``, ``backend_`` and
+``n_folds_``.
 Attributes that describe the training recording (``responses_``, ``tested_responses_``,
 ``thresholds_``, ``occurrences_``, ``loss_history_``, ``timings_``, ...) are not saved.
 """
@@ -71,8 +76,8 @@ FORMAT_VERSION = 1
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
 #: The fitted attributes restored on the rebuilt ConvSeq.
-RESTORED_ATTRIBUTES = ("filters_", "membership_", "pattern_offsets_", "pattern_spans_", "lag_tolerance_", "backend_",
-                       "n_folds_")
+RESTORED_ATTRIBUTES = ("filters_", "tested_filters_", "membership_", "pattern_offsets_", "pattern_spans_",
+                       "lag_tolerance_", "backend_", "n_folds_")
 
 
 class SavedModel:
@@ -240,6 +245,7 @@ def _contents(source) -> tuple[dict, dict]:
     }
     arrays = {
         "filters": filters,
+        "tested_filters": np.asarray(model._tested_filters(), dtype=filters.dtype),
         "pattern_offsets": np.asarray(model.pattern_offsets_, dtype=float),
         "pattern_spans": np.asarray(model.pattern_spans_, dtype=float),
         "n_occurrences": np.asarray(n_occurrences, dtype=np.int64),
@@ -376,8 +382,13 @@ def _restore(params: dict, *, where: str, device) -> ConvSeq:
 
 
 def _fit_state(model: ConvSeq, filters: np.ndarray, membership: pd.DataFrame, offsets: np.ndarray,
-               spans: np.ndarray, lag_tolerance: int, backend: str, n_folds: int, where: str) -> ConvSeq:
-    """Set the fitted attributes :meth:`ConvSeq.find_occurrences` and the result need, after checking their shapes."""
+               spans: np.ndarray, lag_tolerance: int, backend: str, n_folds: int, where: str,
+               tested_filters: np.ndarray | None = None) -> ConvSeq:
+    """Set the fitted attributes :meth:`ConvSeq.find_occurrences` and the result need, after checking their shapes.
+
+    Without ``tested_filters`` (a file written before they were saved) the learned filters are
+    tested, with a warning: such a model finds fewer occurrences than the result it came from.
+    """
     if filters.ndim != 3 or min(filters.shape) < 1:
         raise ValueError(f"{where} is damaged: its filters have shape {filters.shape}, expected (patterns, neurons, "
                          "window bins)")
@@ -393,7 +404,15 @@ def _fit_state(model: ConvSeq, filters: np.ndarray, membership: pd.DataFrame, of
     if len(membership) != n_patterns * n_neurons:
         raise ValueError(f"{where} is damaged: {len(membership)} membership rows for {n_patterns} pattern(s) x "
                          f"{n_neurons} neurons")
+    if tested_filters is None:
+        logger.warning("%s holds no tested filters (written by an earlier convseq_neo): find() applies the learned "
+                       "filters, which find fewer occurrences than the members' evidence a new save would hold", where)
+        tested_filters = filters
+    if tested_filters.shape != filters.shape or not np.all(np.isfinite(tested_filters)):
+        raise ValueError(f"{where} is damaged: its tested filters have shape {tested_filters.shape} (expected "
+                         f"{filters.shape}) or hold NaN or infinite values")
     model.filters_ = filters
+    model.tested_filters_ = tested_filters
     model.membership_ = membership[MEMBERSHIP_COLUMNS].reset_index(drop=True)
     model.pattern_offsets_ = offsets
     model.pattern_spans_ = spans
@@ -445,7 +464,7 @@ def _read_model_file(path: Path, shown: str | None = None, device=None) -> Saved
     filters = contents["filters"]
     _fit_state(model, filters, membership, contents["pattern_offsets"].astype(float),
                contents["pattern_spans"].astype(float), fitted.get("lag_tolerance_", 1),
-               fitted.get("backend_", ""), fitted.get("n_folds_", 0), where)
+               fitted.get("backend_", ""), fitted.get("n_folds_", 0), where, contents.get("tested_filters"))
     if len(unit_names) != filters.shape[1] or contents["n_occurrences"].shape != (filters.shape[0],):
         raise ValueError(f"{where} is damaged: {len(unit_names)} unit names and {contents['n_occurrences'].shape} "
                          f"occurrence counts for filters of shape {filters.shape}")
@@ -608,6 +627,7 @@ def model_from_nwb(path_or_nwbfile, name: str = "convseq", module: str | None = 
     if filters.ndim != 3 or filters.shape[0] == 0:
         raise ValueError(f"{where} is damaged: its filters have shape {filters.shape}")
     filters = filters.astype(np.float32)  # the core's dtype; the file holds them as float64
+    tested_filters = None if stored.tested_filters is None else np.asarray(stored.tested_filters, dtype=np.float32)
     n_patterns, n_neurons, width = filters.shape
     convseq_params = {key: _flat_parameter(key, params[key], where) for key in ConvSeq._param_names()
                       if key in params}
@@ -639,7 +659,8 @@ def model_from_nwb(path_or_nwbfile, name: str = "convseq", module: str | None = 
     if not isinstance(lag_tolerance, int):
         lag_tolerance = model.lag_tolerance if model.lag_tolerance is not None else max(1, width // 20)
     _fit_state(model, filters, membership, offsets, spans, lag_tolerance, params.get("backend_used", ""),
-               params.get("n_folds_used", 0) if isinstance(params.get("n_folds_used"), int) else 0, where)
+               params.get("n_folds_used", 0) if isinstance(params.get("n_folds_used"), int) else 0, where,
+               tested_filters)
     names = table.loc[table["pattern"] == 0, "name"].astype(str).tolist()
     return SavedModel(model, bin_size_s, names, stored.patterns["n_occurrences"].to_numpy(np.int64), params,
                       source=source)

@@ -86,10 +86,12 @@ Layout written by :func:`annotate` (``name="convseq"``)
     ``n_occurrences``, ``analyzed_units`` (ragged DynamicTableRegion: the units the detector saw,
     in order), ``all_scores``, ``all_pvalues``, ``all_lags`` (patterns x analyzed units),
     ``filter`` (patterns x analyzed units x window bins; column ``j`` is the lag ``(j - W // 2) *
-    bin_size`` from the window centre) and the pattern's time scale: ``bin_size``, ``width`` (s)
-    and ``width_bins`` (its ``W``). Patterns of several time scales have windows of different
-    lengths: ``filter`` is as long as the longest, a pattern's columns from its ``width_bins`` on
-    being NaN.
+    bin_size`` from the window centre), ``tested_filter`` (the same layout: the pattern as ``find``
+    looks for it, each member's evidence around its lag; files written before it existed lack
+    it and their rebuilt model applies ``filter``) and the pattern's time scale: ``bin_size``,
+    ``width`` (s) and ``width_bins`` (its ``W``). Patterns of several time scales have windows of
+    different lengths: ``filter`` is as long as the longest, a pattern's columns from its
+    ``width_bins`` on being NaN.
 ``/processing/<module>/convseq_parameters`` (DynamicTable), one row per parameter of the run:
     ``parameter`` (its name) and ``value`` (its value as JSON text: ``0.05``, ``"crossfit"``,
     ``true``, ``null``), sorted by name: the flat record of ``DetectionResult.parameters``
@@ -989,8 +991,11 @@ def _build_tables(stored: _Storable, units_table, rows: np.ndarray, name: str, m
     bin_size_s, width_bins = stored.bin_size_s, stored.width_bins
     longest = int(width_bins.max()) if n_patterns else 0
     filters = np.full((n_patterns, rows.size, longest), np.nan)
+    tested_filters = np.full((n_patterns, rows.size, longest), np.nan)
     for k, pattern in enumerate(stored.patterns):  # a pattern of a shorter window is padded with NaN on the right
         filters[k, :, :int(width_bins[k])] = np.asarray(pattern.filter, dtype=float)
+        tested = pattern.filter if pattern.tested_filter is None else pattern.tested_filter
+        tested_filters[k, :, :int(width_bins[k])] = np.asarray(tested, dtype=float)
     if n_patterns and np.unique(width_bins).size == 1 and np.unique(bin_size_s).size == 1:
         filter_description = (f"learned filter (analysed units x {longest} bins; column j is the lag (j - "
                               f"{longest // 2}) * {bin_size_s[0]:g} s from the window centre; rows sum to 1)")
@@ -1016,6 +1021,9 @@ def _build_tables(stored: _Storable, units_table, rows: np.ndarray, name: str, m
         VectorData(name="all_lags", description="lag (s, relative to the centre) of every analysed unit; NaN where "
                    "it never fired near an occurrence", data=grid["lag"]),
         VectorData(name="filter", description=filter_description, data=filters),
+        VectorData(name="tested_filter", description="the pattern as find() looks for it: each member's log "
+                   "likelihood ratio around its lag, zero for every other unit (same layout as filter, rows do not "
+                   "sum to 1)", data=tested_filters),
         VectorData(name="bin_size", description="bin size the pattern was learned at (s)",
                    data=np.asarray(bin_size_s, dtype=float)),
         VectorData(name="width", description="filter window the pattern was learned at: the longest sequence it "
@@ -1522,6 +1530,9 @@ class StoredDetections:
         For an automatic time-scale search, the full parameter record of the fit kept at each
         scale searched (finest first: its ``bin_size_s``, ``width_s``, seed, ``alpha``,
         ``pattern_offsets_bins``, ...); None otherwise.
+    tested_filters : numpy.ndarray or None
+        The filters in the form ``find`` applies (as ``filters``); None for a file written before
+        they were stored.
     """
 
     occurrences: pd.DataFrame
@@ -1531,6 +1542,7 @@ class StoredDetections:
     parameters: dict = field(default_factory=dict)
     search: pd.DataFrame | None = None
     scale_parameters: list | None = None
+    tested_filters: np.ndarray | None = None
 
 
 def _events_table(nwbfile, name: str):
@@ -1703,6 +1715,8 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
         scores, pvalues, lags = (np.asarray(table[c].data[:], dtype=float)
                                  for c in ("all_scores", "all_pvalues", "all_lags"))
         filters = np.asarray(table["filter"].data[:], dtype=float)
+        tested_filters = (np.asarray(table["tested_filter"].data[:], dtype=float) if "tested_filter" in table.colnames
+                          else None)
         frames = []
         for k, rows in enumerate(members):
             member = np.isin(analyzed, rows)
@@ -1725,7 +1739,8 @@ def read_detections(path_or_nwbfile, name: str = "convseq", module: str | None =
             scale_parameters = [{} for _ in range(int(index.max()) + 1 if index.size else 0)]
             for i, key, value in zip(index, keys, values):
                 scale_parameters[i][str(key)] = json.loads(str(value))
-    return StoredDetections(occurrences, patterns, membership, filters, parameters, search, scale_parameters)
+    return StoredDetections(occurrences, patterns, membership, filters, parameters, search, scale_parameters,
+                            tested_filters)
 
 
 def _pattern_summaries(patterns) -> list[dict]:
