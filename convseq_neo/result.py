@@ -114,8 +114,11 @@ class Pattern:
         and the filter window, in s. Patterns of one result of an automatic search may differ
         in scale (:class:`~convseq_neo.multiscale.MultiScaleResult`).
     tested_filter : numpy.ndarray, shape (N, W), or None
-        The pattern as :meth:`DetectionResult.find` looks for it: each member's log likelihood
-        ratio around its lag, zero for every other neuron (``ConvSeq.tested_filters_``).
+        The pattern as :meth:`DetectionResult.find` looks for it (``ConvSeq.tested_filters_``):
+        after a cross-fitted fit, each member's log likelihood ratio around its lag, zero for every
+        other neuron (for a pattern without members, its all-data tested filter; with
+        ``significance="random_filters"``, the learned filter). None for a model loaded from a file
+        that holds none (``find`` then applies :attr:`filter`).
     """
 
     pattern_id: int
@@ -925,6 +928,8 @@ class DetectionResult:
             as binned, the occurrences moved onto it (``time_map.to_analysis_frame``), the guard
             gaps between intervals (and segments) shaded and each interval labelled with its
             start on the recording's clock (see :func:`convseq_neo.plot.plot_detection`).
+            The filter panel shows the learned filters (:attr:`Pattern.filter`); the responses
+            are the tested ones (after :meth:`find`, those of :attr:`Pattern.tested_filter`).
         """
         from convseq_neo.plot import plot_detection
 
@@ -1091,7 +1096,7 @@ def _membership_and_patterns(model: ConvSeq, bin_size_s: float, unit_names, n_oc
     table.insert(2, "name", [unit_names[n] for n in table["neuron"].to_numpy(int)])
     table = table[["pattern", "neuron", "name", "score", "pvalue", "member", "lag"]].reset_index(drop=True)
     patterns = []
-    tested_filters = model._tested_filters()
+    tested_filters = getattr(model, "tested_filters_", None)  # None: a model from a file that holds none
     for k in range(model.filters_.shape[0]):
         rows = table[(table["pattern"] == k) & table["member"]]
         rows = rows.sort_values(["lag", "neuron"], kind="stable")
@@ -1101,7 +1106,8 @@ def _membership_and_patterns(model: ConvSeq, bin_size_s: float, unit_names, n_oc
             lags=pq.Quantity(rows["lag"].to_numpy(float), "s"), scores=rows["score"].to_numpy(float),
             pvalues=rows["pvalue"].to_numpy(float), filter=np.asarray(model.filters_[k]),
             n_occurrences=int(n_occurrences[k]), bin_size=pq.Quantity(bin_size_s, "s"),
-            width=pq.Quantity(int(model.width) * bin_size_s, "s"), tested_filter=np.asarray(tested_filters[k])))
+            width=pq.Quantity(int(model.width) * bin_size_s, "s"),
+            tested_filter=None if tested_filters is None else np.asarray(tested_filters[k])))
     return table, patterns
 
 

@@ -2,10 +2,11 @@
 Find learned sequences in another recording
 ===========================================
 
-Once convSeq has learned a pattern, its filter can be slid over other recordings of the same
-neurons (another session, a sleep epoch after a run) without training again:
-:meth:`DetectionResult.find <convseq_neo.result.DetectionResult.find>` tests every peak of the fixed
-filter's response against dithered surrogates of the *new* recording.
+Once convSeq has learned a pattern, it can be looked for in other recordings of the same neurons
+(another session, a sleep epoch after a run) without training again:
+:meth:`DetectionResult.find <convseq_neo.result.DetectionResult.find>` slides the pattern (its
+members at their lags) over the new recording and tests every peak of that fixed filter's response
+against dithered surrogates of the *new* recording.
 
 Here we learn one sequence on a first synthetic recording, then look for it in (1) a second
 recording where the same sequence occurs at other times, over a new background, and (2) a control
@@ -61,6 +62,7 @@ nothing = result.find(control, random_state=0)
 print(f"control recording (no sequence): {len(nothing.occurrences)} occurrences found")
 
 # %%
-# The peak heights tell the same story: the filter responds much more strongly where the sequence is.
+# The peak heights tell the same story: the pattern's filter responds much more strongly where the
+# sequence is.
 print(f"median peak height: second recording {np.median(found.occurrences['peak']):.2f}, "
       f"strongest peak in the control {np.max(nothing.candidates['peak']):.2f}")

@@ -148,20 +148,24 @@ def membership_filters(raster: SpikeRaster, membership: pd.DataFrame, offsets: n
     The members and lags are the fit's final membership (``membership``, lags relative to the
     pattern centre, ``offsets`` the centre's place in the window), and each member's participation
     and jitter are measured at the pattern's significant occurrences (``pattern``, ``peak_bin``),
-    so a pattern is looked for in new data as exactly what the result reports. A pattern without
-    members keeps its ``fallback`` filter.
+    so a pattern is looked for in new data as what the result reports. As in the cross-fitted test,
+    a pattern whose members hold another pattern's and more is weighed without the other's
+    (:func:`unmix_members`). A pattern without members keeps its ``fallback`` filter.
 
     Returns
     -------
     ndarray of float32, shape (K, N, W)
     """
     filters = np.array(fallback, dtype=np.float32, copy=True)
-    for k in range(filters.shape[0]):
-        rows = membership[membership["pattern"] == k].sort_values("neuron")
-        members = rows["member"].to_numpy(bool)
-        if members.size == raster.n_neurons and members.any():
-            lags = rows["lag"].to_numpy(float) + offsets[k]
-            filters[k] = member_filter(raster, peak_bin[pattern == k], members, lags, width, lag_tolerance)
+    n_patterns = filters.shape[0]
+    tables = [membership[membership["pattern"] == k].sort_values("neuron") for k in range(n_patterns)]
+    if any(len(table) != raster.n_neurons for table in tables):
+        raise ValueError(f"membership holds {[len(t) for t in tables]} rows per pattern; expected {raster.n_neurons}")
+    members = unmix_members(np.stack([table["member"].to_numpy(bool) for table in tables]))
+    for k, table in enumerate(tables):
+        if members[k].any():
+            lags = table["lag"].to_numpy(float) + offsets[k]
+            filters[k] = member_filter(raster, peak_bin[pattern == k], members[k], lags, width, lag_tolerance)
     return filters
 
 

@@ -689,7 +689,8 @@ class ConvSeq:
         """Detect occurrences of the learned patterns in new data.
 
         Each pattern is looked for as :meth:`fit` reports it (``tested_filters_``: its members'
-        evidence around their lags, the form in which its training occurrences were tested). These
+        evidence around their lags, the kind of statistic its training occurrences were tested
+        with, built from the final membership and all the significant occurrences). These
         filters are fixed and did not see ``raster``, so each candidate peak is tested against the
         same filter's peaks on surrogates (``surrogates``) of ``raster`` itself (BH at ``alpha``
         over all candidates). Centres, onsets and offsets use the pattern geometry learned in

@@ -313,7 +313,8 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
     Parameters
     ----------
     filters : ndarray, shape (F, N, W)
-        Fixed filters (rows on the simplex).
+        Fixed filters: learned ones (rows on the simplex) or tested ones (non-negative
+        weights of the members' evidence).
     regions : list of (start, stop)
         For each filter, the response times whose peaks are tested.
     method : {"dither", "circular"}

@@ -75,7 +75,7 @@ FORMAT_VERSION = 1
 
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")
-#: The fitted attributes restored on the rebuilt ConvSeq.
+#: The fitted attributes restored on the rebuilt ConvSeq (``tested_filters_`` only from a file that holds them).
 RESTORED_ATTRIBUTES = ("filters_", "tested_filters_", "membership_", "pattern_offsets_", "pattern_spans_",
                        "lag_tolerance_", "backend_", "n_folds_")
 
@@ -245,7 +245,6 @@ def _contents(source) -> tuple[dict, dict]:
     }
     arrays = {
         "filters": filters,
-        "tested_filters": np.asarray(model._tested_filters(), dtype=filters.dtype),
         "pattern_offsets": np.asarray(model.pattern_offsets_, dtype=float),
         "pattern_spans": np.asarray(model.pattern_spans_, dtype=float),
         "n_occurrences": np.asarray(n_occurrences, dtype=np.int64),
@@ -256,6 +255,8 @@ def _contents(source) -> tuple[dict, dict]:
         "membership_member": membership["member"].to_numpy(bool),
         "membership_lag": membership["lag"].to_numpy(float),
     }
+    if hasattr(model, "tested_filters_"):  # a model loaded from an older file has none: nothing to store
+        arrays["tested_filters"] = np.asarray(model.tested_filters_, dtype=filters.dtype)
     return header, arrays
 
 
@@ -404,15 +405,17 @@ def _fit_state(model: ConvSeq, filters: np.ndarray, membership: pd.DataFrame, of
     if len(membership) != n_patterns * n_neurons:
         raise ValueError(f"{where} is damaged: {len(membership)} membership rows for {n_patterns} pattern(s) x "
                          f"{n_neurons} neurons")
-    if tested_filters is None:
-        logger.warning("%s holds no tested filters (written by an earlier convseq_neo): find() applies the learned "
-                       "filters, which find fewer occurrences than the members' evidence a new save would hold", where)
-        tested_filters = filters
-    if tested_filters.shape != filters.shape or not np.all(np.isfinite(tested_filters)):
+    if tested_filters is not None and (tested_filters.shape != filters.shape
+                                       or not np.all(np.isfinite(tested_filters))):
         raise ValueError(f"{where} is damaged: its tested filters have shape {tested_filters.shape} (expected "
                          f"{filters.shape}) or hold NaN or infinite values")
     model.filters_ = filters
-    model.tested_filters_ = tested_filters
+    if tested_filters is None:
+        logger.warning("%s holds no tested filters (written by an earlier convseq_neo): find() applies the learned "
+                       "filters, which find fewer occurrences than the members' evidence a new save would hold", where)
+        vars(model).pop("tested_filters_", None)  # so that saving this model again does not store them as tested
+    else:
+        model.tested_filters_ = tested_filters
     model.membership_ = membership[MEMBERSHIP_COLUMNS].reset_index(drop=True)
     model.pattern_offsets_ = offsets
     model.pattern_spans_ = spans

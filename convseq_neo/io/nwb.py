@@ -992,10 +992,12 @@ def _build_tables(stored: _Storable, units_table, rows: np.ndarray, name: str, m
     longest = int(width_bins.max()) if n_patterns else 0
     filters = np.full((n_patterns, rows.size, longest), np.nan)
     tested_filters = np.full((n_patterns, rows.size, longest), np.nan)
+    # a model loaded from a file written before the tested filters were stored has none to store
+    has_tested = all(pattern.tested_filter is not None for pattern in stored.patterns)
     for k, pattern in enumerate(stored.patterns):  # a pattern of a shorter window is padded with NaN on the right
         filters[k, :, :int(width_bins[k])] = np.asarray(pattern.filter, dtype=float)
-        tested = pattern.filter if pattern.tested_filter is None else pattern.tested_filter
-        tested_filters[k, :, :int(width_bins[k])] = np.asarray(tested, dtype=float)
+        if has_tested:
+            tested_filters[k, :, :int(width_bins[k])] = np.asarray(pattern.tested_filter, dtype=float)
     if n_patterns and np.unique(width_bins).size == 1 and np.unique(bin_size_s).size == 1:
         filter_description = (f"learned filter (analysed units x {longest} bins; column j is the lag (j - "
                               f"{longest // 2}) * {bin_size_s[0]:g} s from the window centre; rows sum to 1)")
@@ -1021,9 +1023,11 @@ def _build_tables(stored: _Storable, units_table, rows: np.ndarray, name: str, m
         VectorData(name="all_lags", description="lag (s, relative to the centre) of every analysed unit; NaN where "
                    "it never fired near an occurrence", data=grid["lag"]),
         VectorData(name="filter", description=filter_description, data=filters),
-        VectorData(name="tested_filter", description="the pattern as find() looks for it: each member's log "
-                   "likelihood ratio around its lag, zero for every other unit (same layout as filter, rows do not "
-                   "sum to 1)", data=tested_filters),
+        *([VectorData(name="tested_filter", description="the pattern as find() looks for it: each member's log "
+                      "likelihood ratio around its lag, zero for every other unit (same layout as filter, rows do "
+                      "not sum to 1); for a pattern without members, or a run with significance random_filters, "
+                      "the filter find() applies instead", data=tested_filters)]
+          if has_tested else []),
         VectorData(name="bin_size", description="bin size the pattern was learned at (s)",
                    data=np.asarray(bin_size_s, dtype=float)),
         VectorData(name="width", description="filter window the pattern was learned at: the longest sequence it "
