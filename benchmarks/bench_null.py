@@ -1,7 +1,7 @@
 """Null benchmark: false significant occurrences of ``detect`` on recordings with nothing planted.
 
 Run: ``CONVSEQ_DATA_DIR=../shared/data .venv/bin/python benchmarks/bench_null.py [--kinds K ...] [--seeds S ...]
-[--jobs N] [--objective normalized] [--out PATH]``.
+[--jobs N] [--objective normalized] [--second-pass] [--out PATH]``.
 
 For each kind of :mod:`convseq_neo.synthetic.null_suite` (default: all seven) and each seed
 (default 0-4) it makes the recording and runs ``convseq_neo.detect(rec.load(), **rec.detect_kwargs(),
@@ -49,11 +49,11 @@ def _one_thread() -> None:
 
 
 def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, surrogates: str = "dither",
-            auto: bool = False, objective: str = "variance") -> dict:
+            auto: bool = False, objective: str = "variance", second_pass: bool = False) -> dict:
     """Make one null recording and detect on it; the row of the table.
 
     ``auto``: ``detect`` with its automatic search (time scale and number of patterns), given only the window.
-    ``objective``: ``ConvSeq(objective=...)`` of the fits.
+    ``objective``: ``ConvSeq(objective=...)`` of the fits; ``second_pass``: ``ConvSeq(second_pass=...)``.
     """
     _one_thread()
     import convseq_neo
@@ -72,14 +72,14 @@ def run_one(kind: str, seed: int, directory: str, data_home: str, device: str, s
         if auto:
             window = {key: value for key, value in rec.detect_kwargs().items() if key in ("t_start", "t_stop")}
             result = convseq_neo.detect(trains, **window, random_state=seed, device=device, surrogates=surrogates,
-                                        objective=objective)
+                                        objective=objective, second_pass=second_pass)
             row["seconds"] = time.perf_counter() - started
             row.update(n_significant=len(result.occurrences), n_members=sum(p.size for p in result.patterns),
                        n_fits=int(result.parameters["n_fits"]),
                        scales_width_s=json.loads(result.parameters["scales_width_s"]))
             return row
         result = convseq_neo.detect(trains, **rec.detect_kwargs(), n_patterns=1, random_state=seed, device=device,
-                                    surrogates=surrogates, objective=objective)
+                                    surrogates=surrogates, objective=objective, second_pass=second_pass)
         row["seconds"] = time.perf_counter() - started
         row.update(n_significant=len(result.occurrences), n_members=int(result.membership["member"].sum()),
                    n_candidates=len(result.candidates),
@@ -137,6 +137,8 @@ def main() -> int:
                              "the window given): the whole search's false occurrences")
     parser.add_argument("--objective", choices=("variance", "normalized"), default="variance",
                         help="ConvSeq(objective=...) of every fit (default: the package's 'variance')")
+    parser.add_argument("--second-pass", action="store_true",
+                        help="ConvSeq(second_pass=True) in every fit (writes ..._second_pass.json)")
     parser.add_argument("--out", type=Path, help="JSON file to write (default: results/bench_null.json, "
                         "bench_null_circular.json with --surrogates circular, bench_null_auto.json with --auto, "
                         "bench_null_normalized.json with --objective normalized)")
@@ -147,6 +149,8 @@ def main() -> int:
             args.out = args.out.with_name(args.out.stem + "_auto.json")
         if args.objective != "variance":
             args.out = args.out.with_name(f"{args.out.stem}_{args.objective}.json")
+        if args.second_pass:
+            args.out = args.out.with_name(f"{args.out.stem}_second_pass.json")
     if args.jobs < 1:
         parser.error("--jobs must be >= 1")
     if any(seed < 0 for seed in args.seeds):
@@ -164,13 +168,14 @@ def main() -> int:
     print("command:", command)
     what = "the automatic search" if args.auto else "one pattern at the kind's bin size and width"
     print(f"detect at package defaults, {what} (alpha 0.05, surrogates={args.surrogates!r}, objective="
-          f"{args.objective!r}), {len(kinds)} kind(s) x "
+          f"{args.objective!r}, second_pass={args.second_pass}), {len(kinds)} kind(s) x "
           f"{len(seeds)} seed(s), {args.jobs} process(es), 1 torch thread each")
     header = f"{'kind':>17} {'seed':>4} {'significant':>12} {'members':>8} {'seconds':>8}"
     print(header, flush=True)
 
     directory = tempfile.mkdtemp(prefix="bench_null_")
-    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates, args.auto, args.objective)
+    tasks = [(kind, seed, directory, str(DATA_DIR), args.device, args.surrogates, args.auto, args.objective,
+              args.second_pass)
              for kind in kinds for seed in seeds]
     rows = []
     started = time.perf_counter()

@@ -172,12 +172,14 @@ def convseq_outcome(model) -> dict:
 
 
 def fit_convseq(raster: np.ndarray, seed: int, threads: int, n_patterns: int = 1, width: int = WIDTH,
-                objective: str = "variance", decorrelation_weight: float | None = None) -> dict:
+                objective: str = "variance", decorrelation_weight: float | None = None,
+                second_pass: bool = False) -> dict:
     from convseq_neo import ConvSeq
 
     started = time.perf_counter()
     model = ConvSeq(n_patterns=n_patterns, width=width, random_state=seed, n_jobs=threads,
-                    objective=objective, decorrelation_weight=decorrelation_weight).fit(raster)
+                    objective=objective, decorrelation_weight=decorrelation_weight,
+                    second_pass=second_pass).fit(raster)
     out = convseq_outcome(model)
     out.update(seconds=time.perf_counter() - started,
                members=[model.membership_.loc[(model.membership_["pattern"] == k) & model.membership_["member"],
@@ -291,7 +293,7 @@ def run_job(job: dict, args) -> dict:
     if section == "multi":
         raster, truth = multi_recording(seed, job["layout"], job["participation"])
         fit = fit_convseq(raster, seed, args.threads, n_patterns=len(truth), objective=args.objective,
-                          decorrelation_weight=args.decorrelation_weight)
+                          decorrelation_weight=args.decorrelation_weight, second_pass=args.second_pass)
         return {"seconds": fit["seconds"], "f1_own": f1_by_pattern(fit, truth, TOLERANCE, None),
                 "n_occurrences": [int(t.size) for t in truth]}
     if section == "detect":
@@ -303,7 +305,7 @@ def run_job(job: dict, args) -> dict:
         width = math.ceil(2 * span / 0.05 - 1e-9) * 0.05
         started = time.perf_counter()
         result = detect(trains, bin_size=5 * pq.ms, width=width * pq.s, n_patterns=len(truth), random_state=seed,
-                        n_jobs=args.threads, objective=args.objective,
+                        n_jobs=args.threads, objective=args.objective, second_pass=args.second_pass,
                         decorrelation_weight=args.decorrelation_weight)
         fit = convseq_outcome(result.model)
         fit["centres"] = np.asarray(result.raster.position_to_time(np.asarray(fit["centres"])), dtype=float).tolist()
@@ -311,7 +313,8 @@ def run_job(job: dict, args) -> dict:
                 "f1_own": f1_by_pattern(fit, truth, span / 2 + 0.010, None)}
     if section == "short":
         raster, truth, members = short_recording(seed, job["n_occurrences"], job.get("participation", 0.8))
-        fit = fit_convseq(raster, seed, args.threads, width=20, objective=args.objective)
+        fit = fit_convseq(raster, seed, args.threads, width=20, objective=args.objective,
+                          second_pass=args.second_pass)
         named = np.asarray(fit["members"][0], dtype=int)
         return {"seconds": fit["seconds"], "f1_own": f1_by_pattern(fit, [truth], 7.0, None),
                 "members_named": int(np.isin(named, members).sum()),
@@ -510,6 +513,9 @@ def main() -> None:
     parser.add_argument("--decorrelation-weight", type=float, default=None,
                         help="ConvSeq(decorrelation_weight=...) of the several-pattern fits (default: the "
                              "objective's); results get a _dw<value> suffix")
+    parser.add_argument("--second-pass", action="store_true",
+                        help="ConvSeq(second_pass=True) in the multi, detect and short sections' fits; results get a "
+                             "_second_pass suffix")
     parser.add_argument("--resume", action="store_true", help="skip jobs already in the .jsonl")
     parser.add_argument("--shard", default="0/1", help="run every n-th job only: i/n")
     parser.add_argument("--report", action="store_true", help="only rebuild the summary from the .jsonl")
@@ -527,6 +533,8 @@ def main() -> None:
         name += f"_{args.objective}"
     if args.decorrelation_weight is not None:
         name += f"_dw{args.decorrelation_weight:g}"
+    if args.second_pass:
+        name += "_second_pass"
     RESULTS.mkdir(exist_ok=True)
     rows_path = RESULTS / f"{name}.jsonl"
     command = " ".join([Path(sys.executable).name, *sys.argv])

@@ -18,6 +18,7 @@ option                            parameter
 ``--folds``                       ``n_folds``
 ``--max-epochs``                  ``max_epochs``
 ``--objective``                   ``objective`` ("variance" or "normalized")
+``--second-pass``                 ``second_pass=True``
 ``--device``, ``--jobs``          ``device``, ``n_jobs``
 ``--unit-ids``                    ``unit_ids`` (ids of the Units table)
 ``--window``                      ``window`` (an intervals table whose span is analysed)
@@ -372,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--objective", choices=["variance", "normalized"], help="what training maximises: the "
                      "response's variance (the paper's) or its variance over the independent-neuron variance, "
                      "which learns weak sequences from few occurrences (default: the core's, variance)")
+    run.add_argument("--second-pass", action="store_const", const=True, default=None,
+                     help="test every fold again with each pattern's members and lags measured at the significant "
+                     "occurrences of the other folds: finds weak and several patterns better, at the cost of a "
+                     "second surrogate test (default: off)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument("--lock-timeout", type=wait_duration, default=0.0, metavar="DURATION",
                      help="how long to wait while another process holds FILE (another annotate run, or a "
@@ -400,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 #: option -> keyword of convseq_neo.io.nwb.annotate (passed only when given, so the defaults stay the library's)
 _PASSED_WHEN_GIVEN = {"max_patterns": "max_patterns", "alpha": "alpha", "surrogates": "surrogates",
                       "n_surrogates": "n_surrogates", "folds": "n_folds", "max_epochs": "max_epochs",
-                      "objective": "objective",
+                      "objective": "objective", "second_pass": "second_pass",
                       "jobs": "n_jobs", "unit_ids": "unit_ids", "window": "window", "intervals": "intervals",
                       "t_start": "t_start", "t_stop": "t_stop"}
 

@@ -99,7 +99,7 @@ def test_help_lists_the_options_and_the_exit_codes(capsys):
     assert cli.main(["annotate", "--help"]) == 0
     text = " ".join(capsys.readouterr().out.split())
     for option in ("--alpha", "--surrogates", "--n-surrogates", "--folds", "--max-epochs", "--objective", "--device",
-                   "--jobs",
+                   "--jobs", "--second-pass",
                    "--unit-ids", "--window", "--intervals", "--t-start", "--t-stop", "--json", "--lock-timeout"):
         assert option in text
     assert cli.main(["--help"]) == 0
@@ -128,6 +128,7 @@ def test_python_m_does_not_run_on_import():
     (["--folds", "3"], {"n_folds": 3}),
     (["--max-epochs", "200"], {"max_epochs": 200}),
     (["--objective", "normalized"], {"objective": "normalized"}),
+    (["--second-pass"], {"second_pass": True}),
     (["--jobs", "2"], {"n_jobs": 2}),
     (["--jobs", "-1"], {"n_jobs": -1}),
     (["--unit-ids", "3,7,10-12", "--unit-ids", "20"], {"unit_ids": [3, 7, 10, 11, 12, 20]}),

@@ -27,6 +27,7 @@ from convseq_neo.core.membership import pattern_membership
 from convseq_neo.core.objective import OBJECTIVES, default_tv_weight
 from convseq_neo.core.occurrences import occurrence_table, suppress_cross_talk
 from convseq_neo.core.response import MAX_DENSE_CELLS, MAX_TOEPLITZ_ENTRIES, make_response, response_length
+from convseq_neo.core.second_pass import second_pass_test
 from convseq_neo.core.significance import (
     SURROGATES,
     benjamini_hochberg,
@@ -160,6 +161,15 @@ class ConvSeq:
         about 1e-6), not bit for bit.
     progress : bool, default False
         Show tqdm progress bars.
+    second_pass : bool, default False
+        Opt-in: after the cross-fitted test, test every fold again with each pattern's members,
+        lags, participation and jitter measured at the significant occurrences outside that fold
+        (:mod:`convseq_neo.core.second_pass`), and take the occurrences, membership and
+        ``tested_responses_`` from that pass. No spike of a fold enters the filter that tests
+        it; the fold did enter, through the fold models trained on it, the choice of which
+        occurrences elsewhere were significant. Finds weak and several patterns far better
+        (method page, *A second pass*); costs a second surrogate test. Needs
+        ``significance="crossfit"``.
 
     Attributes
     ----------
@@ -318,7 +328,8 @@ class ConvSeq:
                  significance: str = "crossfit", n_folds: int = 5, n_surrogates: int = 200,
                  surrogates: str = "dither", dither: int | None = None, lag_tolerance: int | None = None,
                  recenter_every: int = 25, backend: str = "auto", training: str = "auto", device="auto",
-                 n_jobs: int | None = None, random_state=None, progress: bool = False) -> None:
+                 n_jobs: int | None = None, random_state=None, progress: bool = False,
+                 second_pass: bool = False) -> None:
         self.n_patterns = n_patterns
         self.width = width
         self.objective = objective
@@ -343,6 +354,7 @@ class ConvSeq:
         self.device = device
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.second_pass = second_pass
         self.progress = progress
 
     # ------------------------------------------------------------------ parameters
@@ -448,6 +460,10 @@ class ConvSeq:
             raise ValueError(f"training must be one of {_TRAINING}, got {self.training!r}")
         resolve_n_jobs(self.n_jobs)
         resolve_device(self.device)
+        if not isinstance(self.second_pass, (bool, np.bool_)):
+            raise TypeError(f"second_pass must be a bool, got {type(self.second_pass).__name__}")
+        if self.second_pass and self.significance != "crossfit":
+            raise ValueError("second_pass=True needs significance='crossfit' (it tests each fold again)")
         check_random_state(self.random_state)
         if not isinstance(self.progress, (bool, np.bool_)):
             raise TypeError(f"progress must be a bool, got {type(self.progress).__name__}")
@@ -603,6 +619,11 @@ class ConvSeq:
                                    lag_tolerance=lag_tolerance, alpha=alpha, n_surrogates=int(self.n_surrogates),
                                    rng=rng, progress=bool(self.progress), surrogates=self.surrogates,
                                    dither=self.dither, client=client)
+            if self.second_pass:
+                tested = second_pass_test(op, raster, tested, regions, lag_tolerance=lag_tolerance, alpha=alpha,
+                                          n_surrogates=int(self.n_surrogates), rng=rng,
+                                          progress=bool(self.progress), surrogates=self.surrogates,
+                                          dither=self.dither, client=client)
         else:
             tested = random_filter_test(responses, width, reference_threshold)
         tested_at = time.perf_counter()
@@ -624,7 +645,8 @@ class ConvSeq:
         self.timings_ = {"training": trained_at - started, "significance": tested_at - trained_at,
                          "membership": finished - tested_at, "total": finished - started}
         passes = op.n_passes + (training_passes if client is not None else 0)  # a shared op counted them already
-        self.n_filter_passes_ = int(passes + (n_patterns * int(self.n_surrogates) if crossfit else 0))
+        n_tests = 2 if crossfit and self.second_pass else 1 if crossfit else 0
+        self.n_filter_passes_ = int(passes + n_tests * n_patterns * int(self.n_surrogates))
         self.backend_ = op.name
         self.n_folds_ = n_folds
         self.random_filter_threshold_ = reference_threshold
