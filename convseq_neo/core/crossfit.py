@@ -482,7 +482,7 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
                                                   width)
     return CandidatePeaks(pattern=rows % n_patterns, peak_bin=peak_bin, height=heights, pvalue=pvalues,
                        significant=significant, tested_responses=tested_responses, thresholds=thresholds,
-                       fold_shifts=fold_shifts, tested_filters=reference)
+                       fold_shifts=fold_shifts, tested_filters=reference, fold=rows // n_patterns, null=list(null))
 
 
 def _height_threshold(null: np.ndarray, cutoff: float) -> float:

@@ -163,10 +163,11 @@ class ConvSeq:
         Show tqdm progress bars.
     second_pass : bool, default False
         Opt-in: after the cross-fitted test, test every fold again with each pattern's members,
-        lags, participation and jitter measured at the significant occurrences outside that fold
-        (:mod:`convseq_neo.core.second_pass`), and take the occurrences, membership and
-        ``tested_responses_`` from that pass. No spike of a fold enters the filter that tests
-        it; the fold did enter, through the fold models trained on it, the choice of which
+        lags, participation and jitter measured at the significant occurrences two windows or
+        more from that fold (:mod:`convseq_neo.core.second_pass`), and take the occurrences,
+        membership and ``tested_responses_`` from that pass (those folds unshifted: their filters
+        are built in the all-data frame). No spike a fold's tests read enters the filter that
+        tests it; the fold did enter, through the fold models trained on it, the choice of which
         occurrences elsewhere were significant. Finds weak and several patterns far better
         (method page, *A second pass*); costs a second surrogate test. Needs
         ``significance="crossfit"``.

@@ -9,9 +9,11 @@ significant occurrences, a pattern's members and lags can be measured far better
 :func:`second_pass_test` does so fold by fold: for fold ``f`` and pattern ``k``, the membership
 (:func:`~convseq_neo.core.membership.membership_for_pattern`) and each member's participation and
 jitter (:func:`~convseq_neo.core.crossfit.member_filter`) are measured at the first pass's
-significant occurrences of ``k`` whose windows stay at least one window away from fold ``f``'s
-test region, and that filter's peaks in the region are tested against its peaks on surrogates of
-the recording, as in the first pass; Benjamini-Hochberg at ``alpha`` over every candidate.
+significant occurrences of ``k`` at least two window lengths away from fold ``f``'s
+test region (two windows: nothing those occurrences' membership, flanking rates and member
+weights read reaches the spikes the region's tests read), and that filter's peaks in the region
+are tested against its peaks on surrogates of the recording, as in the first pass;
+Benjamini-Hochberg at ``alpha`` over every candidate.
 
 What was held out: no spike of fold ``f``'s test region enters the filter that tests it. The
 region's data did enter, through the fold models trained on it, the choice of which occurrences
@@ -28,7 +30,7 @@ import logging
 import numpy as np
 import torch
 
-from convseq_neo.core.crossfit import _height_threshold, member_filter, unmix_members
+from convseq_neo.core.crossfit import _height_threshold, _shifted_span, member_filter, unmix_members
 from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.core.significance import (
     CandidatePeaks,
@@ -59,7 +61,8 @@ def second_pass_filters(raster: SpikeRaster, first: CandidatePeaks, regions: lis
         tables, kept = [], []
         for pattern in range(n_patterns):
             peaks = np.asarray(first.peak_bin[significant & (first.pattern == pattern)], dtype=np.int64)
-            away = peaks[(peaks + width <= start) | (peaks - width >= stop)]
+            # two windows: an occurrence's membership reads a window and its flanks (one window each side)
+            away = peaks[(peaks + 2 * width <= start) | (peaks - 2 * width >= stop)]
             kept.append(away)
             tables.append(membership_for_pattern(pattern, raster, away, width, lag_tolerance, alpha))
         members = unmix_members(np.stack([table["member"].to_numpy(bool) for table in tables]))
@@ -82,7 +85,9 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
         From :func:`~convseq_neo.core.response.make_response`.
     raster : SpikeRaster
     first : CandidatePeaks
-        The first pass (:func:`~convseq_neo.core.crossfit.crossfit_test`), in the all-data frame.
+        The first pass (:func:`~convseq_neo.core.crossfit.crossfit_test`), in the all-data frame,
+        with each candidate's ``fold`` and each row's ``null`` (without them: folds by region, and
+        the first pass's thresholds kept as they are).
     regions : list of (start, stop)
         Each fold's test region (:func:`~convseq_neo.core.crossfit.fold_regions`).
     lag_tolerance : int
@@ -139,10 +144,11 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     thresholds = np.array(first.thresholds, dtype=float, copy=True)
     tested_responses = np.array(first.tested_responses, dtype=float, copy=True)
     # the first pass's candidates where the other folds give no member
+    first_fold = first.fold if first.fold is not None else \
+        np.searchsorted([stop for _, stop in regions], first.peak_bin, side="right")  # no shifts: by region
     keep_first = np.ones(first.pattern.size, dtype=bool)
     for fold, pattern in rows:
-        start, stop = regions[fold]
-        keep_first &= ~((first.pattern == pattern) & (first.peak_bin >= start) & (first.peak_bin < stop))
+        keep_first &= ~((first.pattern == pattern) & (first_fold == fold))
     pattern_out = [np.asarray(first.pattern[keep_first], dtype=np.int64)]
     peak_out = [np.asarray(first.peak_bin[keep_first], dtype=np.int64)]
     height_out = [np.asarray(first.height[keep_first], dtype=float)]
@@ -170,6 +176,12 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     pvalue = np.concatenate(pvalue_out)
     significant, cutoff = benjamini_hochberg(pvalue, alpha)
     cutoff = cutoff if significant.any() else alpha / max(1, pvalue.size)
+    tested_rows = set(rows)
+    for fold in range(len(regions)):  # the first pass's rows, at the new cutoff
+        for pattern_k in range(n_patterns):
+            if (fold, pattern_k) not in tested_rows and first.null is not None:
+                low, high = _shifted_span(*regions[fold], int(first.fold_shifts[fold, pattern_k]), length)
+                thresholds[pattern_k, low:high] = _height_threshold(first.null[fold * n_patterns + pattern_k], cutoff)
     for index, (fold, pattern_k) in enumerate(rows):
         start, stop = regions[fold]
         thresholds[pattern_k, start:min(stop, length)] = _height_threshold(null[index], cutoff)

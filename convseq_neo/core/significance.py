@@ -60,6 +60,11 @@ class CandidatePeaks:
         The all-data model's filters in the form they are tested in (cross-fitting only: each
         pattern's members' evidence, :func:`~convseq_neo.core.crossfit.restrict_to_members`); the
         fallback of :func:`~convseq_neo.core.crossfit.membership_filters`.
+    fold : ndarray of int, shape (n_peaks,), or None
+        The fold whose test region each candidate came from (cross-fitting only).
+    null : list of ndarray, or None
+        The surrogate peak heights of each tested row, fold-major (``fold * K + pattern``;
+        cross-fitting only), from which the thresholds were set.
     """
 
     pattern: np.ndarray
@@ -71,6 +76,8 @@ class CandidatePeaks:
     thresholds: np.ndarray
     fold_shifts: np.ndarray | None = None
     tested_filters: np.ndarray | None = None
+    fold: np.ndarray | None = None
+    null: list | None = None
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:

@@ -54,23 +54,28 @@ def test_second_pass_adds_nothing_where_the_first_finds_nothing():
     np.testing.assert_array_equal(first.candidates["pvalue"].to_numpy(), second.candidates["pvalue"].to_numpy())
 
 
-def test_filters_of_a_fold_never_read_its_own_region():
-    """Spikes inside a fold's region change nothing in that fold's filter; spikes outside do."""
+def test_filters_of_a_fold_never_read_what_its_tests_read():
+    """Spikes a fold's tests read change nothing in that fold's filter; spikes elsewhere do."""
     rng = np.random.default_rng(0)
+    width = 20
     dense = (rng.random((12, 3000)) < 0.01).astype(int)
-    starts = np.arange(100, 2900, 150)
+    regions = [(0, 1000), (1000, 2000), (2000, 3001)]
+    # occurrences every 150 bins, two exactly two windows from fold 1's region (window peaks 960, 2040)
+    # and two one window from it (980, 2020), which the filters leave out: their flanks reach those bins
+    starts = np.array(sorted({*range(100, 2900, 150)} - {1900, 2050} | {957, 977, 2017, 2037}))
     for start in starts:
         dense[np.arange(6), start + np.arange(6)] = 1
     peaks = starts + 3
     first = CandidatePeaks(pattern=np.zeros(peaks.size, int), peak_bin=peaks, height=np.ones(peaks.size),
                            pvalue=np.full(peaks.size, 0.01), significant=np.ones(peaks.size, bool),
                            tested_responses=np.zeros((1, 3001)), thresholds=np.zeros((1, 3001)))
-    regions = [(0, 1000), (1000, 2000), (2000, 3001)]
-    before = second_pass_filters(SpikeRaster.from_dense(dense), first, regions, 1, 20, 1, 0.05)
+    before = second_pass_filters(SpikeRaster.from_dense(dense), first, regions, 1, width, 1, 0.05)
     assert before[1, 0, :6].any() and not before[1, 0, 6:].any()
+    # response t reads raster bins [t - W // 2, t - W // 2 + W): fold 1's tests read [990, 2010)
+    low, high = 1000 - width // 2, 2000 - width // 2 + width
     changed = dense.copy()
-    changed[:, 1000:2000] = changed[:, 1000:2000][:, rng.permutation(1000)]  # fold 1's times shuffled, counts kept
-    after = second_pass_filters(SpikeRaster.from_dense(changed), first, regions, 1, 20, 1, 0.05)
+    changed[:, low:high] = changed[:, low:high][:, rng.permutation(high - low)]  # times shuffled, counts kept
+    after = second_pass_filters(SpikeRaster.from_dense(changed), first, regions, 1, width, 1, 0.05)
     np.testing.assert_array_equal(before[1], after[1])
     assert not np.array_equal(before[0], after[0])  # fold 0 reads fold 1's occurrences
 
