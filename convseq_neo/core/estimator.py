@@ -684,13 +684,18 @@ class ConvSeq:
                              f"{self.filters_.shape[1]}")
         return raster
 
-    def transform(self, raster) -> np.ndarray:
-        """Responses of the learned filters to ``raster``: ndarray of shape (K, L)."""
+    def _responses(self, raster, filters: np.ndarray) -> np.ndarray:
+        """Responses of fixed ``filters`` to a new ``raster`` (checked against the fit): shape (K, L)."""
         raster = self._check_new_raster(raster)
         device = resolve_device(self.device)
         op = make_response(raster, int(self.width), backend=self.backend, device=device)
         with torch.no_grad():
-            return op(torch.as_tensor(self.filters_, device=device)).cpu().numpy()
+            return op(torch.as_tensor(filters, device=device)).cpu().numpy()
+
+    def transform(self, raster) -> np.ndarray:
+        """Responses of the learned filters to ``raster``: ndarray of shape (K, L)."""
+        self._check_fitted()
+        return self._responses(raster, self.filters_)
 
     def _tested_filters(self) -> np.ndarray:
         """The filters :meth:`find_occurrences` tests (``filters_`` for a model saved without them)."""
@@ -702,11 +707,8 @@ class ConvSeq:
         These are the responses :meth:`find_occurrences` tests; an occurrence's ``peak`` is their
         height at its peak bin.
         """
-        raster = self._check_new_raster(raster)
-        device = resolve_device(self.device)
-        op = make_response(raster, int(self.width), backend=self.backend, device=device)
-        with torch.no_grad():
-            return op(torch.as_tensor(self._tested_filters(), device=device)).cpu().numpy()
+        self._check_fitted()
+        return self._responses(raster, self._tested_filters())
 
     def find_occurrences(self, raster, random_state=None) -> pd.DataFrame:
         """Detect occurrences of the learned patterns in new data.

@@ -15,7 +15,7 @@ weights read reaches the spikes the region's tests read), and that filter's peak
 are tested against its peaks on surrogates of the recording, as in the first pass;
 Benjamini-Hochberg at ``alpha`` over every candidate.
 
-What was held out: no spike of fold ``f``'s test region enters the filter that tests it. The
+What was held out: no spike that fold ``f``'s tests read enters the filter that tests them. The
 region's data did enter, through the fold models trained on it, the choice of which occurrences
 elsewhere were significant; that dependence is indirect (an occurrence elsewhere must itself pass
 a held-out test), and the false rate it allows is measured rather than proven (the method page,
@@ -28,9 +28,10 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import torch
 
-from convseq_neo.core.crossfit import _height_threshold, _shifted_span, member_filter, unmix_members
+from convseq_neo.core.crossfit import _height_threshold, _shifted_span, membership_filters
 from convseq_neo.core.membership import membership_for_pattern
 from convseq_neo.core.significance import (
     CandidatePeaks,
@@ -56,20 +57,17 @@ def second_pass_filters(raster: SpikeRaster, first: CandidatePeaks, regions: lis
         Zero for a fold and pattern without members.
     """
     significant = np.asarray(first.significant, dtype=bool)
+    peak_bin = np.asarray(first.peak_bin, dtype=np.int64)
     filters = np.zeros((len(regions), n_patterns, raster.n_neurons, width), dtype=np.float32)
     for fold, (start, stop) in enumerate(regions):
-        tables, kept = [], []
-        for pattern in range(n_patterns):
-            peaks = np.asarray(first.peak_bin[significant & (first.pattern == pattern)], dtype=np.int64)
-            # two windows: an occurrence's membership reads a window and its flanks (one window each side)
-            away = peaks[(peaks + 2 * width <= start) | (peaks - 2 * width >= stop)]
-            kept.append(away)
-            tables.append(membership_for_pattern(pattern, raster, away, width, lag_tolerance, alpha))
-        members = unmix_members(np.stack([table["member"].to_numpy(bool) for table in tables]))
-        for pattern, table in enumerate(tables):
-            if members[pattern].any():
-                filters[fold, pattern] = member_filter(raster, kept[pattern], members[pattern],
-                                                       table["lag"].to_numpy(float), width, lag_tolerance)
+        # two windows: an occurrence's membership reads a window and its flanks (one window each side)
+        away = significant & ((peak_bin + 2 * width <= start) | (peak_bin - 2 * width >= stop))
+        pattern, peaks = np.asarray(first.pattern)[away], peak_bin[away]
+        membership = pd.concat([membership_for_pattern(k, raster, peaks[pattern == k], width, lag_tolerance, alpha)
+                                for k in range(n_patterns)], ignore_index=True)
+        # lags relative to the window peak already: no centre offsets
+        filters[fold] = membership_filters(raster, membership, np.zeros(n_patterns), pattern, peaks, width,
+                                           lag_tolerance, filters[fold])
     return filters
 
 
