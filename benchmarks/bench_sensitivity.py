@@ -439,7 +439,8 @@ def _f(value, spec="{:.2f}"):
     return f"{'-':>4}" if value is None else spec.format(value)
 
 
-def plot(summary: dict, path: Path) -> None:
+def plot(summary: dict, path: Path) -> bool:
+    """The grid's heat maps into ``path``; False (nothing written) when there is no grid row."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -448,7 +449,7 @@ def plot(summary: dict, path: Path) -> None:
     grid = summary["grid"]
     backgrounds = [b for b in ("crop", "whole") if any(json.loads(c)[0] == b for c in grid)]
     if not backgrounds:
-        return
+        return False
     fig, axes = plt.subplots(len(backgrounds), 3, figsize=(12, 3.6 * len(backgrounds)), squeeze=False)
     for row, name in enumerate(backgrounds):
         maps = {m: np.full((len(PARTICIPATION), len(JITTER)), np.nan) for m in ("convseq_neo", "paper")}
@@ -481,6 +482,7 @@ def plot(summary: dict, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def check_frozen(epochs: int) -> None:
@@ -563,10 +565,10 @@ def main() -> None:
     text = tables(summary)
     total = time.perf_counter() - started
     print("\n" + text + f"\n\ntotal wall time {total:.0f} s; load average {os.getloadavg()}")
-    plot(summary, RESULTS / f"{name}.png")
+    plotted = plot(summary, RESULTS / f"{name}.png")
     path = save(name, {"summary": summary, "text": text, "total_seconds": total, "machine_extra": info,
                        "load_average_at_end": os.getloadavg(), "n_rows": len(rows)})
-    print(f"wrote {path}, {rows_path} and {RESULTS / (name + '.png')}")
+    print(f"wrote {path}, {rows_path}" + (f" and {RESULTS / (name + '.png')}" if plotted else ""))
 
 
 if __name__ == "__main__":

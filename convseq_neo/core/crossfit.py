@@ -30,6 +30,7 @@ from convseq_neo.core.significance import (
     masked_peaks,
     null_peak_heights_in_chunks,
     row_pvalues,
+    standardized_heights,
 )
 from convseq_neo.raster import SpikeRaster
 
@@ -482,7 +483,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
                                                   width)
     return CandidatePeaks(pattern=rows % n_patterns, peak_bin=peak_bin, height=heights, pvalue=pvalues,
                        significant=significant, tested_responses=tested_responses, thresholds=thresholds,
-                       fold_shifts=fold_shifts, tested_filters=reference, fold=rows // n_patterns, null=list(null))
+                       fold_shifts=fold_shifts, tested_filters=reference, fold=rows // n_patterns, null=list(null),
+                       null_z=standardized_heights(rows, heights, null))
 
 
 def _height_threshold(null: np.ndarray, cutoff: float) -> float:

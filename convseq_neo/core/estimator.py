@@ -36,6 +36,7 @@ from convseq_neo.core.significance import (
     random_filter_test,
     random_filter_threshold,
     row_pvalues,
+    standardized_heights,
 )
 from convseq_neo.core.tasks import check_client, cluster_slots, run_tasks
 from convseq_neo.core.training import (
@@ -638,7 +639,8 @@ class ConvSeq:
                                                 tested.peak_bin[significant], width, lag_tolerance,
                                                 tested.tested_filters)
         occurrences = suppress_cross_talk(occurrence_table(tested.pattern, tested.peak_bin, tested.height,
-                                                           tested.pvalue, significant, offsets, spans),
+                                                           tested.pvalue, significant, offsets, spans,
+                                                           null_z=tested.null_z),
                                           lag_tolerance)
         finished = time.perf_counter()
 
@@ -739,7 +741,9 @@ class ConvSeq:
         pvalues = row_pvalues(pattern, heights, null)
         significant, _ = benjamini_hochberg(pvalues, float(self.alpha))
         return suppress_cross_talk(occurrence_table(pattern, peak_bin, heights, pvalues, significant,
-                                                    self.pattern_offsets_, self.pattern_spans_), self.lag_tolerance_)
+                                                    self.pattern_offsets_, self.pattern_spans_,
+                                                    null_z=standardized_heights(pattern, heights, null)),
+                                   self.lag_tolerance_)
 
     def __repr__(self) -> str:
         return f"ConvSeq(n_patterns={self.n_patterns}, width={self.width}, significance={self.significance!r})"

@@ -8,6 +8,8 @@ import pandas as pd
 __all__ = ["OCCURRENCE_COLUMNS", "occurrence_table", "pattern_geometry"]
 
 OCCURRENCE_COLUMNS = ["pattern", "center", "onset", "offset", "peak", "pvalue", "significant"]
+#: The column of :func:`occurrence_table` that only :func:`suppress_cross_talk` reads (and drops).
+NULL_Z = "null_z"
 
 
 def pattern_geometry(membership: pd.DataFrame, n_patterns: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -28,11 +30,14 @@ def pattern_geometry(membership: pd.DataFrame, n_patterns: int, width: int) -> t
 
 
 def occurrence_table(pattern: np.ndarray, peak_bin: np.ndarray, peak: np.ndarray, pvalue: np.ndarray,
-                     significant: np.ndarray, offsets: np.ndarray, spans: np.ndarray) -> pd.DataFrame:
+                     significant: np.ndarray, offsets: np.ndarray, spans: np.ndarray,
+                     null_z: np.ndarray | None = None) -> pd.DataFrame:
     """Build the occurrence DataFrame (times in bins, float), sorted by pattern then centre.
 
     ``center = peak_bin + offsets[pattern]``; ``onset``/``offset`` add the earliest/latest member
-    lag around the centre.
+    lag around the centre. ``null_z`` (each peak's height in its own null's standard deviations),
+    when given, rides along in a column of that name for :func:`suppress_cross_talk`, which
+    removes it.
     """
     pattern = np.asarray(pattern, dtype=int)
     center = np.asarray(peak_bin, dtype=float) + offsets[pattern]
@@ -45,27 +50,40 @@ def occurrence_table(pattern: np.ndarray, peak_bin: np.ndarray, peak: np.ndarray
         "pvalue": np.asarray(pvalue, dtype=float),
         "significant": np.asarray(significant, dtype=bool),
     }, columns=OCCURRENCE_COLUMNS)
+    if null_z is not None:
+        frame[NULL_Z] = np.asarray(null_z, dtype=float)
     return frame.sort_values(["pattern", "center"], kind="stable").reset_index(drop=True)
 
 
 def suppress_cross_talk(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
-    """Keep one pattern per stretch of time: the most significant of overlapping significant occurrences.
+    """Keep one pattern per stretch of time: the strongest of overlapping significant occurrences.
 
     A filter keeps a little weight on another pattern's members, so it can answer a real
     occurrence of that pattern with a displaced, weaker peak. Among significant occurrences of
     *different* patterns whose spans ``[onset - tolerance, offset + tolerance]`` overlap, only the
-    one with the smallest p-value (then the highest peak) stays significant.
+    one with the smallest p-value stays significant. Ties, which every strong occurrence makes
+    (its p-value is the smallest its null allows), go to the peak furthest above its own null in
+    that null's standard deviations (the ``null_z`` column, which is dropped here); without it, to
+    the highest peak. Raw heights of two filters are not on one scale: a filter with more members
+    gives higher peaks to everything.
     """
     frame = frame.copy()
-    significant = frame.index[frame["significant"].to_numpy()]
-    if frame.loc[significant, "pattern"].nunique() < 2:
+    if NULL_Z in frame:
+        strength = frame.pop(NULL_Z).to_numpy(float)
+        strength = np.where(np.isnan(strength), -np.inf, strength)
+    else:
+        strength = frame["peak"].to_numpy(float)
+    significant = np.flatnonzero(frame["significant"].to_numpy())
+    if np.unique(frame["pattern"].to_numpy()[significant]).size < 2:
         return frame
-    ranked = frame.loc[significant].sort_values(["pvalue", "peak"], ascending=[True, False], kind="stable")
-    kept: list[tuple[int, float, float]] = []
-    for index, row in ranked.iterrows():
-        lo, hi = row["onset"] - tolerance, row["offset"] + tolerance
-        if any(pattern != row["pattern"] and lo <= k_hi and k_lo <= hi for pattern, k_lo, k_hi in kept):
-            frame.loc[index, "significant"] = False
+    ranked = significant[np.lexsort((-strength[significant], frame["pvalue"].to_numpy(float)[significant]))]
+    patterns, onsets, offsets = (frame[column].to_numpy(float) for column in ("pattern", "onset", "offset"))
+    kept: list[tuple[float, float, float]] = []
+    column = frame.columns.get_loc("significant")
+    for position in ranked:
+        lo, hi = onsets[position] - tolerance, offsets[position] + tolerance
+        if any(pattern != patterns[position] and lo <= k_hi and k_lo <= hi for pattern, k_lo, k_hi in kept):
+            frame.iloc[position, column] = False
         else:
-            kept.append((row["pattern"], lo, hi))
+            kept.append((patterns[position], lo, hi))
     return frame

@@ -39,6 +39,7 @@ from convseq_neo.core.significance import (
     collect_peaks,
     null_peak_heights_in_chunks,
     row_pvalues,
+    standardized_heights,
 )
 from convseq_neo.raster import SpikeRaster
 
@@ -151,6 +152,8 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     peak_out = [np.asarray(first.peak_bin[keep_first], dtype=np.int64)]
     height_out = [np.asarray(first.height[keep_first], dtype=float)]
     pvalue_out = [np.asarray(first.pvalue[keep_first], dtype=float)]
+    null_z_out = [np.asarray(first.null_z[keep_first], dtype=float) if first.null_z is not None
+                  else np.full(int(keep_first.sum()), np.nan)]
     null = []
     if rows:
         stacked = np.stack([filters[fold, pattern] for fold, pattern in rows])
@@ -165,6 +168,7 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
         peak_out.append(np.asarray(times, dtype=np.int64))
         height_out.append(np.asarray(heights, dtype=float))
         pvalue_out.append(row_pvalues(row, heights, null))
+        null_z_out.append(standardized_heights(row, heights, null))
         for index, (fold, pattern) in enumerate(rows):
             start, stop = regions[fold]
             tested_responses[pattern, start:stop] = responses[index, start:stop]
@@ -172,6 +176,7 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     peak_bin = np.concatenate(peak_out)
     height = np.concatenate(height_out)
     pvalue = np.concatenate(pvalue_out)
+    null_z = np.concatenate(null_z_out)
     significant, cutoff = benjamini_hochberg(pvalue, alpha)
     cutoff = cutoff if significant.any() else alpha / max(1, pvalue.size)
     tested_rows = set(rows)
@@ -186,4 +191,5 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     order = np.lexsort((peak_bin, pattern))
     return CandidatePeaks(pattern=pattern[order], peak_bin=peak_bin[order], height=height[order],
                           pvalue=pvalue[order], significant=significant[order], tested_responses=tested_responses,
-                          thresholds=thresholds, fold_shifts=first.fold_shifts, tested_filters=first.tested_filters)
+                          thresholds=thresholds, fold_shifts=first.fold_shifts, tested_filters=first.tested_filters,
+                          null_z=null_z[order])

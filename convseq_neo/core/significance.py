@@ -65,6 +65,11 @@ class CandidatePeaks:
     null : list of ndarray, or None
         The surrogate peak heights of each tested row, fold-major (``fold * K + pattern``;
         cross-fitting only), from which the thresholds were set.
+    null_z : ndarray, shape (n_peaks,), or None
+        Its height in standard deviations of its own null above that null's mean
+        (:func:`standardized_heights`; NaN where the test gives none). Unlike the height, it
+        compares peaks of different filters; it breaks ties of p-values, which sit at the
+        smallest possible value for every strong occurrence.
     """
 
     pattern: np.ndarray
@@ -78,6 +83,7 @@ class CandidatePeaks:
     tested_filters: np.ndarray | None = None
     fold: np.ndarray | None = None
     null: list | None = None
+    null_z: np.ndarray | None = None
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -435,6 +441,22 @@ def row_pvalues(rows: np.ndarray, heights: np.ndarray, null: list[np.ndarray]) -
         at = rows == row
         pvalues[at] = empirical_pvalues(heights[at], sample)
     return pvalues
+
+
+def standardized_heights(rows: np.ndarray, heights: np.ndarray, null: list[np.ndarray]) -> np.ndarray:
+    """Each peak's height minus its row's null mean, over that null's standard deviation.
+
+    NaN for a row whose null has fewer than two values or no spread.
+    """
+    heights = np.asarray(heights, dtype=float)
+    standardized = np.full(heights.size, np.nan)
+    for row, sample in enumerate(null):
+        sample = np.asarray(sample, dtype=float)
+        spread = float(sample.std()) if sample.size > 1 else 0.0
+        if spread > 0:
+            at = rows == row
+            standardized[at] = (heights[at] - sample.mean()) / spread
+    return standardized
 
 
 def benjamini_hochberg(pvalues: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:
