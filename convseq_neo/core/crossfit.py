@@ -29,6 +29,7 @@ from convseq_neo.core.significance import (
     collect_peaks,
     masked_peaks,
     null_peak_heights_in_chunks,
+    pvalue_resolution,
     row_pvalues,
     standardized_heights,
 )
@@ -484,7 +485,7 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     return CandidatePeaks(pattern=rows % n_patterns, peak_bin=peak_bin, height=heights, pvalue=pvalues,
                        significant=significant, tested_responses=tested_responses, thresholds=thresholds,
                        fold_shifts=fold_shifts, tested_filters=reference, fold=rows // n_patterns, null=list(null),
-                       null_z=standardized_heights(rows, heights, null))
+                       null_z=standardized_heights(rows, heights, null), pvalue_resolution=pvalue_resolution(null))
 
 
 def _height_threshold(null: np.ndarray, cutoff: float) -> float:

@@ -33,6 +33,7 @@ from convseq_neo.core.significance import (
     benjamini_hochberg,
     collect_peaks,
     null_peak_heights,
+    pvalue_resolution,
     random_filter_test,
     random_filter_threshold,
     row_pvalues,
@@ -641,7 +642,7 @@ class ConvSeq:
         occurrences = suppress_cross_talk(occurrence_table(tested.pattern, tested.peak_bin, tested.height,
                                                            tested.pvalue, significant, offsets, spans,
                                                            null_z=tested.null_z),
-                                          lag_tolerance)
+                                          lag_tolerance, pvalue_resolution=tested.pvalue_resolution)
         finished = time.perf_counter()
 
         self.training_ = training
@@ -743,7 +744,7 @@ class ConvSeq:
         return suppress_cross_talk(occurrence_table(pattern, peak_bin, heights, pvalues, significant,
                                                     self.pattern_offsets_, self.pattern_spans_,
                                                     null_z=standardized_heights(pattern, heights, null)),
-                                   self.lag_tolerance_)
+                                   self.lag_tolerance_, pvalue_resolution=pvalue_resolution(null))
 
     def __repr__(self) -> str:
         return f"ConvSeq(n_patterns={self.n_patterns}, width={self.width}, significance={self.significance!r})"

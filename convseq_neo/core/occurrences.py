@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["OCCURRENCE_COLUMNS", "occurrence_table", "pattern_geometry"]
+__all__ = ["NULL_Z", "OCCURRENCE_COLUMNS", "occurrence_table", "pattern_geometry", "suppress_cross_talk"]
 
 OCCURRENCE_COLUMNS = ["pattern", "center", "onset", "offset", "peak", "pvalue", "significant"]
 #: The column of :func:`occurrence_table` that only :func:`suppress_cross_talk` reads (and drops).
@@ -55,17 +55,18 @@ def occurrence_table(pattern: np.ndarray, peak_bin: np.ndarray, peak: np.ndarray
     return frame.sort_values(["pattern", "center"], kind="stable").reset_index(drop=True)
 
 
-def suppress_cross_talk(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
+def suppress_cross_talk(frame: pd.DataFrame, tolerance: float, pvalue_resolution: float = 0.0) -> pd.DataFrame:
     """Keep one pattern per stretch of time: the strongest of overlapping significant occurrences.
 
     A filter keeps a little weight on another pattern's members, so it can answer a real
     occurrence of that pattern with a displaced, weaker peak. Among significant occurrences of
     *different* patterns whose spans ``[onset - tolerance, offset + tolerance]`` overlap, only the
-    one with the smallest p-value stays significant. Ties, which every strong occurrence makes
-    (its p-value is the smallest its null allows), go to the peak furthest above its own null in
-    that null's standard deviations (the ``null_z`` column, which is dropped here); without it, to
-    the highest peak. Raw heights of two filters are not on one scale: a filter with more members
-    gives higher peaks to everything.
+    one with the smallest p-value stays significant. p-values at or below ``pvalue_resolution``
+    are ties: a peak beyond every peak of its null gets ``1 / (1 + null size)``, which differs
+    between filters only by the size of their nulls. Ties go to the peak furthest above its own
+    null in that null's standard deviations (the ``null_z`` column, which is dropped here);
+    without it, to the highest peak. Raw heights of two filters are not on one scale: a filter
+    with more members gives higher peaks to everything.
     """
     frame = frame.copy()
     if NULL_Z in frame:
@@ -76,7 +77,8 @@ def suppress_cross_talk(frame: pd.DataFrame, tolerance: float) -> pd.DataFrame:
     significant = np.flatnonzero(frame["significant"].to_numpy())
     if np.unique(frame["pattern"].to_numpy()[significant]).size < 2:
         return frame
-    ranked = significant[np.lexsort((-strength[significant], frame["pvalue"].to_numpy(float)[significant]))]
+    pvalues = np.maximum(frame["pvalue"].to_numpy(float), float(pvalue_resolution))
+    ranked = significant[np.lexsort((-strength[significant], pvalues[significant]))]
     patterns, onsets, offsets = (frame[column].to_numpy(float) for column in ("pattern", "onset", "offset"))
     kept: list[tuple[float, float, float]] = []
     column = frame.columns.get_loc("significant")

@@ -38,6 +38,7 @@ from convseq_neo.core.significance import (
     benjamini_hochberg,
     collect_peaks,
     null_peak_heights_in_chunks,
+    pvalue_resolution,
     row_pvalues,
     standardized_heights,
 )
@@ -192,4 +193,5 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     return CandidatePeaks(pattern=pattern[order], peak_bin=peak_bin[order], height=height[order],
                           pvalue=pvalue[order], significant=significant[order], tested_responses=tested_responses,
                           thresholds=thresholds, fold_shifts=first.fold_shifts, tested_filters=first.tested_filters,
-                          null_z=null_z[order])
+                          null_z=null_z[order],
+                          pvalue_resolution=max(first.pvalue_resolution, pvalue_resolution(null)))

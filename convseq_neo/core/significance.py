@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CandidatePeaks", "SURROGATES", "surrogate_bins", "peaks_in_region", "masked_peaks", "collect_peaks",
            "null_peak_heights", "null_peak_heights_in_chunks", "SURROGATE_CHUNKS",
-           "empirical_pvalues", "row_pvalues", "benjamini_hochberg", "random_filter_threshold",
+           "empirical_pvalues", "row_pvalues", "standardized_heights", "pvalue_resolution", "benjamini_hochberg",
+           "random_filter_threshold",
            "random_filter_test"]
 
 #: Spikes processed together when applying filters to surrogate copies.
@@ -68,8 +69,10 @@ class CandidatePeaks:
     null_z : ndarray, shape (n_peaks,), or None
         Its height in standard deviations of its own null above that null's mean
         (:func:`standardized_heights`; NaN where the test gives none). Unlike the height, it
-        compares peaks of different filters; it breaks ties of p-values, which sit at the
-        smallest possible value for every strong occurrence.
+        compares peaks of different filters.
+    pvalue_resolution : float
+        p-values at or below it are ties (:func:`pvalue_resolution`; 0 where the test gives no
+        p-value). Every strong occurrence has one: it is beyond every null peak.
     """
 
     pattern: np.ndarray
@@ -84,6 +87,7 @@ class CandidatePeaks:
     fold: np.ndarray | None = None
     null: list | None = None
     null_z: np.ndarray | None = None
+    pvalue_resolution: float = 0.0
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -446,17 +450,30 @@ def row_pvalues(rows: np.ndarray, heights: np.ndarray, null: list[np.ndarray]) -
 def standardized_heights(rows: np.ndarray, heights: np.ndarray, null: list[np.ndarray]) -> np.ndarray:
     """Each peak's height minus its row's null mean, over that null's standard deviation.
 
-    NaN for a row whose null has fewer than two values or no spread.
+    A null without spread gives ``+inf`` above its value and ``-inf`` below it (0 at it); a row
+    whose null is empty gives NaN.
     """
     heights = np.asarray(heights, dtype=float)
     standardized = np.full(heights.size, np.nan)
     for row, sample in enumerate(null):
         sample = np.asarray(sample, dtype=float)
-        spread = float(sample.std()) if sample.size > 1 else 0.0
-        if spread > 0:
-            at = rows == row
-            standardized[at] = (heights[at] - sample.mean()) / spread
+        if sample.size == 0:
+            continue
+        at = rows == row
+        spread = float(sample.std())
+        excess = heights[at] - sample.mean()
+        standardized[at] = excess / spread if spread > 0 else np.sign(excess) * np.where(excess == 0, 0.0, np.inf)
     return standardized
+
+
+def pvalue_resolution(null: list[np.ndarray]) -> float:
+    """The largest of the rows' smallest possible p-values, ``1 / (1 + null size)``.
+
+    Below it p-values of different rows say nothing more: each row's smallest value only counts
+    its null's peaks, so a peak beyond every null peak gets a smaller p-value from a larger null.
+    """
+    sizes = [len(sample) for sample in null if len(sample)]
+    return 1.0 / (1.0 + min(sizes)) if sizes else 0.0
 
 
 def benjamini_hochberg(pvalues: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

@@ -14,6 +14,7 @@ import quantities as pq
 import torch
 
 from convseq_neo import ConvSeq
+from convseq_neo.core.occurrences import OCCURRENCE_COLUMNS
 from convseq_neo.raster import SpikeRaster
 from convseq_neo.synthetic.evaluate import membership_auc, score_detections
 from convseq_neo.synthetic.generate import sequence_recording, shuffle_isis_raster
@@ -142,6 +143,7 @@ def test_find_occurrences_on_held_out_data(one_pattern):
     first, second = recording.raster.time_slice(0, half), recording.raster.time_slice(half, recording.raster.n_bins)
     model = ConvSeq(width=WIDTH, random_state=0, n_surrogates=100).fit(first)
     found = model.find_occurrences(second)
+    assert list(found.columns) == list(model.occurrences_.columns) == OCCURRENCE_COLUMNS  # no helper column left
     found = found[found["significant"]]
     truth = recording.centers_bins(0)
     truth = truth[truth >= half] - half
