@@ -70,8 +70,7 @@ def suppress_cross_talk(frame: pd.DataFrame, tolerance: float, pvalue_resolution
     """
     frame = frame.copy()
     if NULL_Z in frame:
-        strength = frame.pop(NULL_Z).to_numpy(float)
-        strength = np.where(np.isnan(strength), -np.inf, strength)
+        strength = np.nan_to_num(frame.pop(NULL_Z).to_numpy(float), nan=-np.inf, posinf=np.inf, neginf=-np.inf)
     else:
         strength = frame["peak"].to_numpy(float)
     significant = np.flatnonzero(frame["significant"].to_numpy())

@@ -72,7 +72,7 @@ class CandidatePeaks:
         compares peaks of different filters.
     pvalue_resolution : float
         p-values at or below it are ties (:func:`pvalue_resolution`; 0 where the test gives no
-        p-value). Every strong occurrence has one: it is beyond every null peak.
+        p-value): a peak beyond every peak of its null gets one, whatever its height.
     """
 
     pattern: np.ndarray
