@@ -40,7 +40,7 @@ SHARED_FIXTURE_GROUPS = {"tests/core/test_estimator.py": "planted fits", "tests/
 SLOWEST_FIRST = ("tests/test_ca1.py", "tests/core/test_estimator.py", "tests/test_detect.py",
                  "notebooks/05_tetrode_run_rest.ipynb", "notebooks/04_sensitivity.ipynb",
                  "notebooks/03_nwb_workflow.ipynb", "notebooks/01_quick_start.ipynb",
-                 "tests/test_annotate_many.py", "tests/core/test_splitting.py")
+                 "tests/core/test_second_pass.py", "tests/test_annotate_many.py", "tests/core/test_splitting.py")
 
 #: Notebooks that nbmake does not collect, because a test file executes them and checks their results
 #: (``tests/test_ca1.py`` runs notebook 02, whose CA1 fits would otherwise run twice).

@@ -29,6 +29,8 @@ from convseq_neo.core.significance import (
     collect_peaks,
     masked_peaks,
     null_peak_heights_in_chunks,
+    null_share,
+    one_peak_per_window,
     pvalue_resolution,
     row_pvalues,
     standardized_heights,
@@ -471,6 +473,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
 
     rows, times, heights = collect_peaks(tested, row_regions, width)
     peak_bin = times + fold_shifts.reshape(-1)[rows]
+    once = one_peak_per_window(rows % n_patterns, peak_bin, rows // n_patterns, regions, width)
+    rows, heights, peak_bin = rows[once], heights[once], peak_bin[once]
     pvalues = row_pvalues(rows, heights, null)
     significant, cutoff = benjamini_hochberg(pvalues, alpha)
     cutoff = cutoff if significant.any() else alpha / max(1, pvalues.size)
@@ -485,7 +489,8 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     return CandidatePeaks(pattern=rows % n_patterns, peak_bin=peak_bin, height=heights, pvalue=pvalues,
                        significant=significant, tested_responses=tested_responses, thresholds=thresholds,
                        fold_shifts=fold_shifts, tested_filters=reference, fold=rows // n_patterns, null=list(null),
-                       null_z=standardized_heights(rows, heights, null), pvalue_resolution=pvalue_resolution(null))
+                       null_z=standardized_heights(rows, heights, null), pvalue_resolution=pvalue_resolution(null),
+                       null_passes=null_share(row_regions, length) * n_surrogates)
 
 
 def _height_threshold(null: np.ndarray, cutoff: float) -> float:

@@ -649,8 +649,7 @@ class ConvSeq:
         self.timings_ = {"training": trained_at - started, "significance": tested_at - trained_at,
                          "membership": finished - tested_at, "total": finished - started}
         passes = op.n_passes + (training_passes if client is not None else 0)  # a shared op counted them already
-        n_tests = 2 if crossfit and self.second_pass else 1 if crossfit else 0
-        self.n_filter_passes_ = int(passes + n_tests * n_patterns * int(self.n_surrogates))
+        self.n_filter_passes_ = int(round(passes + tested.null_passes))
         self.backend_ = op.name
         self.n_folds_ = n_folds
         self.random_filter_threshold_ = reference_threshold

@@ -38,6 +38,8 @@ from convseq_neo.core.significance import (
     benjamini_hochberg,
     collect_peaks,
     null_peak_heights_in_chunks,
+    null_share,
+    one_peak_per_window,
     pvalue_resolution,
     row_pvalues,
     standardized_heights,
@@ -145,7 +147,8 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     tested_responses = np.array(first.tested_responses, dtype=float, copy=True)
     # the first pass's candidates where the other folds give no member
     first_fold = first.fold if first.fold is not None else \
-        np.searchsorted([stop for _, stop in regions], first.peak_bin, side="right")  # no shifts: by region
+        np.minimum(np.searchsorted([stop for _, stop in regions], first.peak_bin, side="right"),
+                   len(regions) - 1)  # no shifts: by region
     keep_first = np.ones(first.pattern.size, dtype=bool)
     for fold, pattern in rows:
         keep_first &= ~((first.pattern == pattern) & (first_fold == fold))
@@ -155,6 +158,7 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     pvalue_out = [np.asarray(first.pvalue[keep_first], dtype=float)]
     null_z_out = [np.asarray(first.null_z[keep_first], dtype=float) if first.null_z is not None
                   else np.full(int(keep_first.sum()), np.nan)]
+    fold_out = [np.asarray(first_fold[keep_first], dtype=np.int64)]
     null = []
     if rows:
         stacked = np.stack([filters[fold, pattern] for fold, pattern in rows])
@@ -165,7 +169,9 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
                                            method=surrogates, dither=dither, client=client, progress=progress)
         row, times, heights = collect_peaks(responses, row_regions, width)
         row_pattern = np.array([pattern for _, pattern in rows], dtype=np.int64)
+        row_fold = np.array([fold for fold, _ in rows], dtype=np.int64)
         pattern_out.append(row_pattern[row])
+        fold_out.append(row_fold[row])
         peak_out.append(np.asarray(times, dtype=np.int64))
         height_out.append(np.asarray(heights, dtype=float))
         pvalue_out.append(row_pvalues(row, heights, null))
@@ -178,6 +184,11 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     height = np.concatenate(height_out)
     pvalue = np.concatenate(pvalue_out)
     null_z = np.concatenate(null_z_out)
+    fold_of = np.concatenate(fold_out)
+    # a first-pass candidate of one fold (shifted) and a new one of its neighbour can test one window
+    once = one_peak_per_window(pattern, peak_bin, fold_of, regions, width)
+    pattern, peak_bin, height, pvalue, null_z, fold_of = (values[once] for values in
+                                                          (pattern, peak_bin, height, pvalue, null_z, fold_of))
     significant, cutoff = benjamini_hochberg(pvalue, alpha)
     cutoff = cutoff if significant.any() else alpha / max(1, pvalue.size)
     tested_rows = set(rows)
@@ -193,5 +204,7 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     return CandidatePeaks(pattern=pattern[order], peak_bin=peak_bin[order], height=height[order],
                           pvalue=pvalue[order], significant=significant[order], tested_responses=tested_responses,
                           thresholds=thresholds, fold_shifts=first.fold_shifts, tested_filters=first.tested_filters,
-                          null_z=null_z[order],
-                          pvalue_resolution=max(first.pvalue_resolution, pvalue_resolution(null)))
+                          null_z=null_z[order], fold=fold_of[order],
+                          pvalue_resolution=max(first.pvalue_resolution, pvalue_resolution(null)),
+                          null_passes=first.null_passes + (null_share(row_regions, length) * n_surrogates if rows
+                                                           else 0.0))

@@ -26,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["CandidatePeaks", "SURROGATES", "surrogate_bins", "peaks_in_region", "masked_peaks", "collect_peaks",
            "null_peak_heights", "null_peak_heights_in_chunks", "SURROGATE_CHUNKS",
-           "empirical_pvalues", "row_pvalues", "standardized_heights", "pvalue_resolution", "benjamini_hochberg",
+           "empirical_pvalues", "row_pvalues", "standardized_heights", "pvalue_resolution", "null_share",
+           "one_peak_per_window",
+           "benjamini_hochberg",
            "random_filter_threshold",
            "random_filter_test"]
 
@@ -73,6 +75,10 @@ class CandidatePeaks:
     pvalue_resolution : float
         p-values at or below it are ties (:func:`pvalue_resolution`; 0 where the test gives no
         p-value): a peak beyond every peak of its null gets one, whatever its height.
+    null_passes : float
+        Applications of one filter to the whole recording that the surrogate null took, a
+        surrogate of one fold's region counted as that region's share of the recording (0 where
+        the test draws no surrogate).
     """
 
     pattern: np.ndarray
@@ -88,6 +94,7 @@ class CandidatePeaks:
     null: list | None = None
     null_z: np.ndarray | None = None
     pvalue_resolution: float = 0.0
+    null_passes: float = 0.0
 
 
 def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -474,6 +481,65 @@ def pvalue_resolution(null: list[np.ndarray]) -> float:
     """
     sizes = [len(sample) for sample in null if len(sample)]
     return 1.0 / (1.0 + min(sizes)) if sizes else 0.0
+
+
+def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndarray,
+                        regions: list[tuple[int, int]], width: int) -> np.ndarray:
+    """Which candidates to keep so that no stretch of time is tested twice for one pattern.
+
+    Each fold's filter is tested on its own region, and its peaks are moved into the all-data
+    filter's frame by that filter's shift. Near a border, shifted regions of neighbouring folds
+    can overlap, so one occurrence can be tested twice, by both folds' filters. Within a fold,
+    peaks are ``width`` apart; so any two candidates of one pattern from different folds less
+    than ``width`` bins apart count as one window. Candidates are taken from the one most inside
+    its own fold's region (0 bins outside) to the least (on a tie, the earlier fold's first), and
+    one is dropped when a candidate of another fold already kept lies less than ``width`` bins
+    away. The choice follows peak positions, not p-values.
+
+    Parameters
+    ----------
+    pattern, peak_bin, fold : ndarray of int, shape (n_peaks,)
+        Each candidate's pattern, peak bin (all-data frame) and the fold whose test it came from.
+    regions : list of (start, stop)
+        The folds' test regions.
+    width : int
+        The window length W.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_peaks,)
+
+    Examples
+    --------
+    >>> one_peak_per_window(np.array([0, 0, 1]), np.array([101, 104, 100]), np.array([0, 1, 1]),
+    ...                     [(0, 100), (100, 200)], width=20)
+    array([False,  True,  True])
+    """
+    pattern = np.asarray(pattern, dtype=np.int64)
+    peak_bin = np.asarray(peak_bin, dtype=np.int64)
+    fold = np.asarray(fold, dtype=np.int64)
+    keep = np.ones(pattern.size, dtype=bool)
+    if pattern.size < 2:
+        return keep
+    starts = np.array([start for start, _ in regions], dtype=np.int64)[fold]
+    stops = np.array([stop for _, stop in regions], dtype=np.int64)[fold]
+    outside = np.maximum(0, np.maximum(starts - peak_bin, peak_bin - (stops - 1)))
+    # the candidate most inside its own region first; each later one is dropped when a kept one of
+    # another fold lies less than a window away (a kept one of its own fold never does)
+    kept: dict[int, list[tuple[int, int]]] = {}
+    for index in np.lexsort((peak_bin, fold, outside)):
+        others = kept.setdefault(int(pattern[index]), [])
+        if any(other_fold != fold[index] and abs(other_bin - peak_bin[index]) < width
+               for other_bin, other_fold in others):
+            keep[index] = False
+        else:
+            others.append((int(peak_bin[index]), int(fold[index])))
+    return keep
+
+
+def null_share(regions: list[tuple[int, int]], length: int) -> float:
+    """The recording's share that one surrogate of each of ``regions`` covers: whole filter passes."""
+    return float(sum(min(stop, length) - start for start, stop in regions)) / max(1, length)
 
 
 def benjamini_hochberg(pvalues: np.ndarray, alpha: float) -> tuple[np.ndarray, float]:

@@ -13,7 +13,13 @@ from convseq_neo.core.crossfit import (
     model_masks,
 )
 from convseq_neo.core.response import make_response, response_length
-from convseq_neo.core.significance import CandidatePeaks, collect_peaks, empirical_pvalues, masked_peaks
+from convseq_neo.core.significance import (
+    CandidatePeaks,
+    collect_peaks,
+    empirical_pvalues,
+    masked_peaks,
+    one_peak_per_window,
+)
 from convseq_neo.raster import SpikeRaster
 
 N_PER_PATTERN, WIDTH, N_BINS, SPAN = 20, 40, 3000, 20
@@ -21,10 +27,10 @@ STARTS = {0: np.arange(50, N_BINS - 100, 150), 1: np.arange(125, N_BINS - 100, 1
 FOLD_SHIFTS = [0, 2, -3]  # bins each fold's filters sit later in their window than the all-data ones
 
 
-def _raster():
+def _raster(starts_by_pattern=None):
     rng = np.random.default_rng(0)
     dense = (rng.random((2 * N_PER_PATTERN, N_BINS)) < 0.01).astype(int)
-    for pattern, starts in STARTS.items():
+    for pattern, starts in (STARTS if starts_by_pattern is None else starts_by_pattern).items():
         neurons = pattern * N_PER_PATTERN + np.arange(N_PER_PATTERN)
         for start in starts:
             dense[neurons, start + np.arange(N_PER_PATTERN)] = 1
@@ -109,6 +115,48 @@ def test_significant_peaks_sit_at_the_planted_occurrences_in_the_reference_frame
         distance = np.abs(found[:, None] - truth[None, :]).min(axis=1)
         assert (distance <= 1).mean() >= 0.85  # BH at 5 %: a few background peaks may pass
         assert np.isin(truth, found).mean() >= 0.8
+
+
+def test_an_occurrence_where_two_folds_overlap_is_tested_once():
+    """Fold 1's filters sit 2 bins later and fold 2's 3 earlier, so their moved regions overlap.
+
+    An occurrence peaking in that overlap is a peak of both folds' filters in their own regions;
+    it must come back as one candidate, the one of the fold whose region holds the moved peak.
+    """
+    length = response_length(N_BINS, WIDTH)
+    regions = fold_regions(length, len(FOLD_SHIFTS))
+    border = regions[1][1]
+    start = border - 1 - SPAN // 2  # reference peak at border - 1: fold 1's region, fold 2's moved one
+    raster = _raster({0: np.array([400, 1400, start]), 1: np.array([800, 2200])})
+    masks = model_masks(length, regions, WIDTH)
+    model_filters = np.stack([_filters()] + [_filters(shift) for shift in FOLD_SHIFTS])
+    op = make_response(raster, WIDTH, backend="events", device=torch.device("cpu"))
+    result = crossfit_test(op, raster, model_filters, masks, regions, threshold=0.0, lag_tolerance=2, alpha=0.05,
+                           n_surrogates=30, rng=np.random.default_rng(2))
+    near = (result.pattern == 0) & (np.abs(result.peak_bin - (border - 1)) < WIDTH)
+    assert near.sum() == 1, (result.peak_bin[near], result.fold[near])
+    assert result.fold[near][0] == 1
+    assert result.tested_responses[0, result.peak_bin[near][0]] == result.height[near][0]
+    for pattern in range(2):
+        assert (np.diff(np.sort(result.peak_bin[result.pattern == pattern])) >= WIDTH).all()
+
+
+def test_one_peak_per_window_keeps_the_peak_inside_its_own_region():
+    regions = [(0, 100), (100, 200), (200, 300)]
+    pattern = np.array([0, 0, 0, 1, 1, 0])
+    peak_bin = np.array([98, 101, 150, 99, 102, 250])
+    fold = np.array([1, 0, 1, 0, 0, 2])  # 98 from fold 1 and 101 from fold 0: both moved out of their regions
+    keep = one_peak_per_window(pattern, peak_bin, fold, regions, width=20)
+    # 98 (2 bins outside fold 1) beats 101 (2 outside fold 0)? a tie: the earlier fold's, 101, stays;
+    # one fold's peaks closer than a window (pattern 1) are not duplicates; 150 and 250 are far
+    np.testing.assert_array_equal(keep, [False, True, True, True, True, True])
+    keep = one_peak_per_window(np.array([0, 0, 0]), np.array([95, 99, 104]), np.array([0, 1, 2]),
+                               regions, width=20)
+    np.testing.assert_array_equal(keep, [True, False, False])  # 95 is inside fold 0: 99 and 104 go
+    # 101 (fold 0, 2 outside) goes to 115 (fold 1, inside); 95 (fold 1) and 115 are one fold's two peaks
+    keep = one_peak_per_window(np.zeros(3, int), np.array([95, 101, 115]), np.array([1, 0, 1]), regions, width=20)
+    np.testing.assert_array_equal(keep, [True, False, True])
+    assert one_peak_per_window(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), regions, 20).shape == (0,)
 
 
 def test_collect_peaks_keeps_each_row_in_its_region():
