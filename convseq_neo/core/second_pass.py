@@ -189,6 +189,10 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     once = one_peak_per_window(pattern, peak_bin, fold_of, regions, width)
     pattern, peak_bin, height, pvalue, null_z, fold_of = (values[once] for values in
                                                           (pattern, peak_bin, height, pvalue, null_z, fold_of))
+    # each candidate's height at its peak, as in the first pass: a first-pass candidate moved by its
+    # fold's shift can sit in a neighbouring region that the lines above overwrote
+    inside = (peak_bin >= 0) & (peak_bin < length)
+    tested_responses[pattern[inside], peak_bin[inside]] = height[inside]
     significant, cutoff = benjamini_hochberg(pvalue, alpha)
     cutoff = cutoff if significant.any() else alpha / max(1, pvalue.size)
     tested_rows = set(rows)

@@ -3,10 +3,14 @@
 import numpy as np
 import pytest
 import quantities as pq
+import torch
 
 from convseq_neo import ConvSeq, detect
-from convseq_neo.core.second_pass import second_pass_filters
+from convseq_neo.core.crossfit import fold_regions
+from convseq_neo.core.response import make_response
+from convseq_neo.core.second_pass import second_pass_filters, second_pass_test
 from convseq_neo.core.significance import CandidatePeaks
+from convseq_neo.plot import plot_responses
 from convseq_neo.raster import SpikeRaster
 from convseq_neo.synthetic.evaluate import score_detections
 from convseq_neo.synthetic.generate import poisson_background, sequence_recording
@@ -67,6 +71,46 @@ def test_second_pass_records_what_it_cost(both_passes):
         extra = second.model.n_filter_passes_ - first.model.n_filter_passes_
         n_folds, n_patterns = second.model.n_folds_, 2
         assert 0 < extra <= n_folds * n_patterns + n_patterns * FAST["n_surrogates"] + 1, extra
+
+
+def test_every_tested_peak_sits_on_the_tested_response(both_passes):
+    """As drawn by plot_responses: each candidate's marker on the response at its tested height."""
+    for _, second, *_ in both_passes:
+        fig = plot_responses(second)
+        for ax in fig.axes:
+            times, values = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+            for line in ax.lines:
+                if "peak" not in str(line.get_label()):
+                    continue
+                for x, y in zip(line.get_xdata(), line.get_ydata()):
+                    i = int(np.argmin(np.abs(times - x)))
+                    assert times[i] == pytest.approx(x) and values[i] == pytest.approx(y, rel=1e-5)
+
+
+def test_a_first_pass_peak_moved_into_a_retested_region_keeps_its_height():
+    """Fold 0 has no members from the other folds (every significant occurrence is in it), so its
+    candidates stay; one of them, moved by its fold's shift, sits 2 bins inside fold 1, whose
+    responses the second pass replaces. The tested responses still hold its height there."""
+    rng = np.random.default_rng(0)
+    dense = (rng.random((20, 3000)) < 0.002).astype(int)
+    starts = np.arange(100, 900, 100)  # listed occurrences, all in fold 0
+    for start in np.concatenate([starts, [1500, 1700, 2300, 2600]]):
+        dense[np.arange(10), start + np.arange(10)] = 1
+    raster = SpikeRaster.from_dense(dense)
+    regions = fold_regions(3001, 3)
+    moved = regions[0][1] + 2
+    peaks = np.concatenate([starts + 4, [moved]])
+    n = peaks.size
+    first = CandidatePeaks(pattern=np.zeros(n, int), peak_bin=peaks, height=np.r_[np.ones(n - 1), 0.5],
+                           pvalue=np.r_[np.full(n - 1, 0.01), 0.9], significant=np.arange(n) < n - 1,
+                           tested_responses=np.zeros((1, 3001)), thresholds=np.zeros((1, 3001)),
+                           fold=np.zeros(n, int))
+    op = make_response(raster, 20, backend="events", device=torch.device("cpu"))
+    again = second_pass_test(op, raster, first, regions, lag_tolerance=1, alpha=0.05, n_surrogates=40,
+                             rng=np.random.default_rng(1))
+    kept = (again.peak_bin == moved) & (again.fold == 0)
+    assert kept.sum() == 1 and (again.fold == 1).any()  # fold 1 was retested around it
+    np.testing.assert_array_equal(again.tested_responses[again.pattern, again.peak_bin], again.height)
 
 
 def test_two_15_member_sequences_are_each_found_with_f1_09_for_4_of_5_seeds():
