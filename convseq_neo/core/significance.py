@@ -13,6 +13,7 @@ is here.
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -525,15 +526,19 @@ def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndar
     stops = np.array([stop for _, stop in regions], dtype=np.int64)[fold]
     outside = np.maximum(0, np.maximum(starts - peak_bin, peak_bin - (stops - 1)))
     # the candidate most inside its own region first; each later one is dropped when a kept one of
-    # another fold lies less than a window away (a kept one of its own fold never does)
-    kept: dict[int, list[tuple[int, int]]] = {}
+    # another fold lies less than a window away (a kept one of its own fold never does). Kept peaks
+    # are sorted per pattern and at least a window apart, so only a few lie within one window.
+    kept: dict[int, tuple[list[int], list[int]]] = {}
     for index in np.lexsort((peak_bin, fold, outside)):
-        others = kept.setdefault(int(pattern[index]), [])
-        if any(other_fold != fold[index] and abs(other_bin - peak_bin[index]) < width
-               for other_bin, other_fold in others):
+        bins, folds = kept.setdefault(int(pattern[index]), ([], []))
+        at, here = int(peak_bin[index]), int(fold[index])
+        low, high = bisect_right(bins, at - width), bisect_left(bins, at + width)
+        if any(folds[k] != here for k in range(low, high)):
             keep[index] = False
         else:
-            others.append((int(peak_bin[index]), int(fold[index])))
+            position = bisect_left(bins, at)
+            bins.insert(position, at)
+            folds.insert(position, here)
     return keep
 
 

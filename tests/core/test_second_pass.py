@@ -21,9 +21,9 @@ FAST = dict(max_epochs=300, n_surrogates=40, n_folds=3)
 SEEDS = range(5)
 
 
-def _two_sequences(seed: int):
-    """40 neurons, 60 s, two disjoint 12-member sequences, 20 occurrences each at participation 0.85."""
-    return sequence_recording(n_neurons=40, n_patterns=2, members_per_pattern=12, layout="disjoint",
+def _two_sequences(seed: int, members: int = 12):
+    """40 neurons, 60 s, two disjoint sequences, 20 occurrences each at participation 0.85."""
+    return sequence_recording(n_neurons=40, n_patterns=2, members_per_pattern=members, layout="disjoint",
                               duration=60 * pq.s, rate=2 * pq.Hz, lag_step=10 * pq.ms, n_occurrences=20,
                               participation=0.85, jitter=2 * pq.ms, random_state=seed)
 
@@ -126,9 +126,7 @@ def test_two_15_member_sequences_are_each_found_with_f1_09_for_4_of_5_seeds():
     options = dict(bin_size=5 * pq.ms, width=250 * pq.ms, n_patterns=2, random_state=0, n_jobs=1, **FAST)
     weakest = []
     for seed in SEEDS:
-        recording = sequence_recording(n_neurons=40, n_patterns=2, members_per_pattern=15, layout="disjoint",
-                                       duration=60 * pq.s, rate=2 * pq.Hz, lag_step=10 * pq.ms, n_occurrences=20,
-                                       participation=0.85, jitter=2 * pq.ms, random_state=seed)
+        recording = _two_sequences(seed, members=15)
         scores = _f1(detect(recording.spiketrains, second_pass=True, **options), recording)
         assert len(scores.per_pattern) == 2
         weakest.append(scores.per_pattern["f1"].min())
