@@ -370,6 +370,12 @@ def summarise(rows: list[dict]) -> dict:
                 "f1": row["f1_own"][0], "members_named": row["members_named"], "false_members": row["false_members"]}
         elif section == "elephant":
             summary["elephant"][job["recording"]] = {"f1": row["f1_own"][0], "detail": row.get("detail")}
+    for entry in summary["grid"].values():  # a grid still being measured: compare the seeds both methods have
+        if len(entry) == 2:
+            common = set.intersection(*(set(method["own"]) for method in entry.values()))
+            for method in entry.values():
+                for score in ("matched", "own"):
+                    method[score] = {seed: value for seed, value in method[score].items() if seed in common}
     return summary
 
 
@@ -453,7 +459,7 @@ def plot(summary: dict, path: Path) -> bool:
     fig, axes = plt.subplots(len(backgrounds), 3, figsize=(12, 3.6 * len(backgrounds)), squeeze=False)
     for row, name in enumerate(backgrounds):
         maps = {m: np.full((len(PARTICIPATION), len(JITTER)), np.nan) for m in ("convseq_neo", "paper")}
-        seeds = set()
+        cell_seeds = []
         for cell, entry in grid.items():
             bg, participation, jitter = json.loads(cell)
             if bg != name:
@@ -462,7 +468,12 @@ def plot(summary: dict, path: Path) -> bool:
             for method in maps:
                 value = _mean(entry.get(method, {}).get("matched", {}).values())
                 maps[method][i, j] = np.nan if value is None else value
-                seeds |= set(entry.get(method, {}).get("matched", {}))
+            cell_seeds.append(set.intersection(*(set(entry.get(method, {}).get("matched", {})) for method in maps)))
+        every, some = set.intersection(*cell_seeds), set.union(*cell_seeds)
+        seeds = ",".join(map(str, sorted(every)))
+        if some != every:  # a grid still being measured: say which cells have more
+            more = sum(len(s) > len(every) for s in cell_seeds)
+            seeds += f" ({','.join(map(str, sorted(some)))} in {more} cell{'s' if more > 1 else ''})"
         panels = [("convseq_neo", maps["convseq_neo"], "viridis", (0, 1)), ("paper's pattern", maps["paper"],
                   "viridis", (0, 1)), ("difference", maps["convseq_neo"] - maps["paper"], "RdBu", (-1, 1))]
         for col, (title, values, cmap, limits) in enumerate(panels):
@@ -476,8 +487,7 @@ def plot(summary: dict, path: Path) -> bool:
             ax.set_yticks(range(len(PARTICIPATION)), [str(p) for p in PARTICIPATION])
             ax.set_xlabel("jitter (bins)")
             ax.set_ylabel("participation")
-            ax.set_title(f"{title}, {name} background\nF1 at 0.5 false/min, seeds {','.join(map(str, sorted(seeds)))}",
-                         fontsize=9)
+            ax.set_title(f"{title}, {name} background\nF1 at 0.5 false/min, seeds {seeds}", fontsize=9)
             fig.colorbar(image, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -473,7 +473,7 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
 
     rows, times, heights = collect_peaks(tested, row_regions, width)
     peak_bin = times + fold_shifts.reshape(-1)[rows]
-    once = one_peak_per_window(rows % n_patterns, peak_bin, rows // n_patterns, regions, width)
+    once = one_peak_per_window(rows % n_patterns, peak_bin, rows // n_patterns, regions, width, fold_shifts)
     rows, heights, peak_bin = rows[once], heights[once], peak_bin[once]
     pvalues = row_pvalues(rows, heights, null)
     significant, cutoff = benjamini_hochberg(pvalues, alpha)

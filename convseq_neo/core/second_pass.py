@@ -185,8 +185,13 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
     pvalue = np.concatenate(pvalue_out)
     null_z = np.concatenate(null_z_out)
     fold_of = np.concatenate(fold_out)
-    # a first-pass candidate of one fold (shifted) and a new one of its neighbour can test one window
-    once = one_peak_per_window(pattern, peak_bin, fold_of, regions, width)
+    # a first-pass candidate of one fold (shifted) and a new one of its neighbour can test one window;
+    # the folds x patterns tested again were tested in the all-data frame (no shift)
+    shifts = np.zeros((len(regions), n_patterns), dtype=np.int64) if first.fold_shifts is None else \
+        np.array(first.fold_shifts, dtype=np.int64, copy=True)
+    for fold, pattern_k in rows:
+        shifts[fold, pattern_k] = 0
+    once = one_peak_per_window(pattern, peak_bin, fold_of, regions, width, shifts)
     pattern, peak_bin, height, pvalue, null_z, fold_of = (values[once] for values in
                                                           (pattern, peak_bin, height, pvalue, null_z, fold_of))
     # each candidate's height at its peak, as in the first pass: a first-pass candidate moved by its

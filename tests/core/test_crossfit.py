@@ -137,26 +137,50 @@ def test_an_occurrence_where_two_folds_overlap_is_tested_once():
     assert near.sum() == 1, (result.peak_bin[near], result.fold[near])
     assert result.fold[near][0] == 1
     assert result.tested_responses[0, result.peak_bin[near][0]] == result.height[near][0]
-    for pattern in range(2):
-        assert (np.diff(np.sort(result.peak_bin[result.pattern == pattern])) >= WIDTH).all()
+    for pattern in range(2):  # a window apart within a fold (across a border, see the next tests)
+        ours = result.pattern == pattern
+        for fold in range(len(FOLD_SHIFTS)):
+            assert (np.diff(np.sort(result.peak_bin[ours & (result.fold == fold)])) >= WIDTH).all()
 
 
 def test_one_peak_per_window_keeps_the_peak_inside_its_own_region():
     regions = [(0, 100), (100, 200), (200, 300)]
+    shifts = np.array([[2, 0], [-2, 0], [0, 0]])  # folds 0 and 1 moved into each other's region (pattern 0)
     pattern = np.array([0, 0, 0, 1, 1, 0])
     peak_bin = np.array([98, 101, 150, 99, 102, 250])
     fold = np.array([1, 0, 1, 0, 0, 2])  # 98 from fold 1 and 101 from fold 0: both moved out of their regions
-    keep = one_peak_per_window(pattern, peak_bin, fold, regions, width=20)
-    # 98 (2 bins outside fold 1) beats 101 (2 outside fold 0)? a tie: the earlier fold's, 101, stays;
-    # one fold's peaks closer than a window (pattern 1) are not duplicates; 150 and 250 are far
+    keep = one_peak_per_window(pattern, peak_bin, fold, regions, width=20, shifts=shifts)
+    # 98 and 101 are both 2 bins outside: a tie, the earlier fold's (101) stays; one fold's peaks
+    # closer than a window (pattern 1) are not duplicates; 150 and 250 are far
     np.testing.assert_array_equal(keep, [False, True, True, True, True, True])
-    keep = one_peak_per_window(np.array([0, 0, 0]), np.array([95, 99, 104]), np.array([0, 1, 2]),
-                               regions, width=20)
-    np.testing.assert_array_equal(keep, [True, False, False])  # 95 is inside fold 0: 99 and 104 go
-    # 101 (fold 0, 2 outside) goes to 115 (fold 1, inside); 95 (fold 1) and 115 are one fold's two peaks
-    keep = one_peak_per_window(np.zeros(3, int), np.array([95, 101, 115]), np.array([1, 0, 1]), regions, width=20)
+    # 99 was moved out of fold 1 into fold 0's region, where fold 0 found 95: one window
+    keep = one_peak_per_window(np.array([0, 0]), np.array([95, 99]), np.array([0, 1]), regions, width=20,
+                               shifts=np.array([[0], [-2], [0]]))
+    np.testing.assert_array_equal(keep, [True, False])
+    # 101 (fold 0, 2 outside) goes to 115 (fold 1, inside; fold 1 tests from bin 95 on); 95 and 115 are
+    # one fold's two peaks
+    keep = one_peak_per_window(np.zeros(3, int), np.array([95, 101, 115]), np.array([1, 0, 1]), regions, width=20,
+                               shifts=np.array([[2], [-5], [0]]))
     np.testing.assert_array_equal(keep, [True, False, True])
     assert one_peak_per_window(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), regions, 20).shape == (0,)
+    with pytest.raises(ValueError, match="shifts"):
+        one_peak_per_window(np.array([0, 1]), np.array([10, 50]), np.array([0, 0]), regions, 20, np.zeros((3, 1)))
+
+
+def test_one_peak_per_window_keeps_both_folds_windows_on_either_side_of_a_border():
+    """Found on the whole CA1 background (W = 200): occurrences 36 and 5 bins past a border (fold 1's
+    peak 3664, fold 2's 7260) were dropped for chance peaks of the previous fold 180 and 64 bins
+    before them (3484, 7196), although no fold tested the other's position; the rule then was any
+    two folds' candidates less than a window apart. So was every such occurrence, in every seed."""
+    regions = [(0, 3628), (3628, 7255), (7255, 10883)]
+    shifts = np.array([[3], [0], [-1]])  # the fit's; folds 0 and 1 both test bins 3628-3630
+    keep = one_peak_per_window(np.zeros(4, int), np.array([3484, 3664, 7196, 7260]), np.array([0, 1, 1, 2]),
+                               regions, width=200, shifts=shifts)
+    np.testing.assert_array_equal(keep, [True, True, True, True])
+    # fold 0's peak moved to 3629, which fold 1 tests too and where it found 3630: one window
+    keep = one_peak_per_window(np.zeros(2, int), np.array([3629, 3630]), np.array([0, 1]), regions, width=200,
+                               shifts=shifts)
+    np.testing.assert_array_equal(keep, [False, True])
 
 
 def test_collect_peaks_keeps_each_row_in_its_region():
