@@ -485,22 +485,24 @@ def pvalue_resolution(null: list[np.ndarray]) -> float:
 
 
 def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndarray,
-                        regions: list[tuple[int, int]], width: int, shifts: np.ndarray | None = None) -> np.ndarray:
-    """Which candidates to keep so that no stretch of time is tested twice for one pattern.
+                        regions: list[tuple[int, int]], width: int, shifts: np.ndarray) -> np.ndarray:
+    """Which candidates to keep so that one occurrence near a fold border is tested once.
 
     Each fold's filter is tested on its own region, and its peaks are moved into the all-data
     filter's frame by that filter's shift, so fold ``g`` tests the all-data bins
-    ``[start_g + shift_g, stop_g + shift_g)`` (its moved region). Near a border, moved regions of
-    neighbouring folds can overlap, so one occurrence can be tested twice, by both folds' filters.
-    Two candidates of one pattern from different folds ``f`` and ``g`` count as one window when
-    they lie less than ``width`` bins apart (within a fold, peaks are ``width`` apart) and one of
-    them lies in the other's fold's moved region: that fold tested its position too, and found its
-    own peak within a window of it. Two candidates on either side of a border, each tested by its
-    own fold only, are different windows, and both are kept, however close: an occurrence just past
-    a border is not lost to a chance peak of the previous fold. Candidates are taken from the one
-    most inside its own fold's region (0 bins outside) to the least (on a tie, the earlier fold's
-    first), and one is dropped when it counts as one window with a candidate of another fold already
-    kept. The choice follows peak positions, not p-values.
+    ``[start_g + shift_g, stop_g + shift_g)`` (its moved region). Near a border one occurrence can
+    give a candidate to both folds: where the moved regions overlap, both filters test it; and a
+    response that peaks just past the border rises over the last bins before it, where the
+    previous fold, which cannot see the peak, finds a local maximum of its own. So two candidates of
+    one pattern from different folds, less than ``width`` bins apart (within a fold, peaks are
+    ``width`` apart), count as one occurrence when one of them lies in the other's fold's moved
+    region (that fold tested its position too), or when they are less than ``width // 4`` bins
+    apart. Further apart and each tested by its own fold only, they are two windows and both are
+    kept: an occurrence just past a border is not lost to a chance peak of the previous fold.
+    Candidates are taken from the one deepest inside its own fold's region (bins to the nearer
+    edge; negative outside it) to the shallowest (on a tie, the earlier fold's first), and one is
+    dropped when it counts as one occurrence with a candidate of another fold already kept. The
+    choice follows peak positions, not p-values.
 
     Parameters
     ----------
@@ -510,8 +512,8 @@ def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndar
         The folds' test regions.
     width : int
         The window length W.
-    shifts : ndarray of int, shape (n_folds, n_patterns), optional
-        Each fold's shift per pattern (bins its peaks were moved by); zero when not given.
+    shifts : ndarray of int, shape (n_folds, n_patterns)
+        Each fold's shift per pattern: the bins its peaks were moved by.
 
     Returns
     -------
@@ -520,39 +522,43 @@ def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndar
     Examples
     --------
     >>> regions = [(0, 100), (100, 200)]
-    >>> shifts = np.array([[2], [-1]])  # the moved regions overlap over bins 99 and 100
+    >>> shifts = np.array([[2], [-1]])  # the moved regions overlap over bins 99-101
     >>> one_peak_per_window(np.zeros(2, int), np.array([101, 100]), np.array([0, 1]), regions, 20, shifts)
     array([False,  True])
-    >>> one_peak_per_window(np.zeros(2, int), np.array([85, 112]), np.array([0, 1]), regions, 20, shifts)
+    >>> one_peak_per_window(np.zeros(2, int), np.array([90, 105]), np.array([0, 1]), regions, 20, shifts)
     array([ True,  True])
+    >>> # a rising flank before the border and the peak after it: one occurrence, the deeper one kept
+    >>> one_peak_per_window(np.zeros(2, int), np.array([98, 102]), np.array([0, 1]), regions, 20, shifts)
+    array([False,  True])
     """
     pattern = np.asarray(pattern, dtype=np.int64)
     peak_bin = np.asarray(peak_bin, dtype=np.int64)
     fold = np.asarray(fold, dtype=np.int64)
+    moved = np.asarray(shifts, dtype=np.int64)
+    n_patterns = int(pattern.max()) + 1 if pattern.size else 0
+    if moved.ndim != 2 or moved.shape[0] != len(regions) or moved.shape[1] < n_patterns:
+        raise ValueError(f"shifts must hold one shift per fold ({len(regions)}) and pattern ({n_patterns}); "
+                         f"got shape {moved.shape}")
     keep = np.ones(pattern.size, dtype=bool)
     if pattern.size < 2:
         return keep
     bounds = np.array(regions, dtype=np.int64).reshape(-1, 2)
-    n_patterns = int(pattern.max()) + 1
-    moved = np.zeros((len(regions), n_patterns), dtype=np.int64) if shifts is None else \
-        np.asarray(shifts, dtype=np.int64).reshape(len(regions), -1)
-    if moved.shape[1] < n_patterns:
-        raise ValueError(f"shifts holds {moved.shape[1]} patterns per fold; the candidates need {n_patterns}")
-    outside = np.maximum(0, np.maximum(bounds[fold, 0] - peak_bin, peak_bin - (bounds[fold, 1] - 1)))
+    depth = np.minimum(peak_bin - bounds[fold, 0], bounds[fold, 1] - 1 - peak_bin)
+    close = max(1, width // 4)
 
     def tested_by(at: int, other: int, k: int) -> bool:
         return bool(bounds[other, 0] + moved[other, k] <= at < bounds[other, 1] + moved[other, k])
 
-    # the candidate most inside its own region first; kept peaks are sorted per pattern and mostly a
-    # window apart, so only a few lie within one window of a new one
+    # deepest first; kept peaks are sorted per pattern and mostly a window apart, so only a few lie
+    # within one window of a new one
     kept: dict[int, tuple[list[int], list[int]]] = {}
-    for index in np.lexsort((peak_bin, fold, outside)):
+    for index in np.lexsort((peak_bin, fold, -depth)):
         k = int(pattern[index])
         bins, folds = kept.setdefault(k, ([], []))
         at, here = int(peak_bin[index]), int(fold[index])
         low, high = bisect_right(bins, at - width), bisect_left(bins, at + width)
-        if any(folds[j] != here and (tested_by(at, folds[j], k) or tested_by(bins[j], here, k))
-               for j in range(low, high)):
+        if any(folds[j] != here and (abs(bins[j] - at) < close or tested_by(at, folds[j], k)
+                                     or tested_by(bins[j], here, k)) for j in range(low, high)):
             keep[index] = False
         else:
             position = bisect_left(bins, at)

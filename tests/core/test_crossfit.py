@@ -137,10 +137,19 @@ def test_an_occurrence_where_two_folds_overlap_is_tested_once():
     assert near.sum() == 1, (result.peak_bin[near], result.fold[near])
     assert result.fold[near][0] == 1
     assert result.tested_responses[0, result.peak_bin[near][0]] == result.height[near][0]
-    for pattern in range(2):  # a window apart within a fold (across a border, see the next tests)
-        ours = result.pattern == pattern
-        for fold in range(len(FOLD_SHIFTS)):
-            assert (np.diff(np.sort(result.peak_bin[ours & (result.fold == fold)])) >= WIDTH).all()
+    # any two candidates of one pattern from different folds less than a window apart are two tests:
+    # not a quarter window apart or less, and neither in the other fold's moved region
+    moved = [[(start + shift, stop + shift) for shift in result.fold_shifts[fold]]
+             for fold, (start, stop) in enumerate(regions)]
+    for a in range(result.pattern.size):
+        for b in range(a + 1, result.pattern.size):
+            k, fa, fb = result.pattern[a], result.fold[a], result.fold[b]
+            distance = abs(int(result.peak_bin[a]) - int(result.peak_bin[b]))
+            if result.pattern[b] != k or fa == fb or distance >= WIDTH:
+                continue
+            assert distance >= WIDTH // 4
+            assert not moved[fb][k][0] <= result.peak_bin[a] < moved[fb][k][1]
+            assert not moved[fa][k][0] <= result.peak_bin[b] < moved[fa][k][1]
 
 
 def test_one_peak_per_window_keeps_the_peak_inside_its_own_region():
@@ -162,9 +171,15 @@ def test_one_peak_per_window_keeps_the_peak_inside_its_own_region():
     keep = one_peak_per_window(np.zeros(3, int), np.array([95, 101, 115]), np.array([1, 0, 1]), regions, width=20,
                                shifts=np.array([[2], [-5], [0]]))
     np.testing.assert_array_equal(keep, [True, False, True])
-    assert one_peak_per_window(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), regions, 20).shape == (0,)
-    with pytest.raises(ValueError, match="shifts"):
-        one_peak_per_window(np.array([0, 1]), np.array([10, 50]), np.array([0, 0]), regions, 20, np.zeros((3, 1)))
+    assert one_peak_per_window(np.zeros(0, int), np.zeros(0, int), np.zeros(0, int), regions, 20,
+                               np.zeros((3, 1))).shape == (0,)
+    for wrong in (np.zeros((3, 1)), np.zeros((2, 2)), np.zeros(3)):
+        with pytest.raises(ValueError, match="shifts"):
+            one_peak_per_window(np.array([0, 1]), np.array([10, 50]), np.array([0, 0]), regions, 20, wrong)
+    # the shifts decide: fold 1 moved by 6 tests 205 too, where fold 2 found its (deeper) peak
+    candidates = (np.zeros(2, int), np.array([195, 205]), np.array([1, 2]), regions, 20)
+    np.testing.assert_array_equal(one_peak_per_window(*candidates, np.array([[0], [6], [0]])), [False, True])
+    np.testing.assert_array_equal(one_peak_per_window(*candidates, np.zeros((3, 1))), [True, True])
 
 
 def test_one_peak_per_window_keeps_both_folds_windows_on_either_side_of_a_border():
@@ -180,6 +195,11 @@ def test_one_peak_per_window_keeps_both_folds_windows_on_either_side_of_a_border
     # fold 0's peak moved to 3629, which fold 1 tests too and where it found 3630: one window
     keep = one_peak_per_window(np.zeros(2, int), np.array([3629, 3630]), np.array([0, 1]), regions, width=200,
                                shifts=shifts)
+    np.testing.assert_array_equal(keep, [False, True])
+    # without shifts, a response peaking 10 bins past a border rises over the previous fold's last
+    # bins, which finds a local maximum 3 bins before it: one occurrence, the peak kept
+    keep = one_peak_per_window(np.zeros(2, int), np.array([7252, 7265]), np.array([1, 2]), regions, width=200,
+                               shifts=np.zeros((3, 1)))
     np.testing.assert_array_equal(keep, [False, True])
 
 
