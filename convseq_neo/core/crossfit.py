@@ -27,6 +27,7 @@ from convseq_neo.core.significance import (
     CandidatePeaks,
     benjamini_hochberg,
     collect_peaks,
+    fold_pad,
     masked_peaks,
     null_peak_heights_in_chunks,
     null_share,
@@ -469,9 +470,10 @@ def crossfit_test(op, raster: SpikeRaster, model_filters: np.ndarray, masks: np.
     with torch.no_grad():
         tested = op(torch.as_tensor(stacked, device=op.device)).cpu().numpy()
     null = null_peak_heights_in_chunks(raster, stacked, row_regions, width, n_surrogates, rng, op.device,
-                                       method=surrogates, dither=dither, client=client, progress=progress)
+                                       method=surrogates, dither=dither, client=client, progress=progress,
+                                       pad=fold_pad(width))
 
-    rows, times, heights = collect_peaks(tested, row_regions, width)
+    rows, times, heights = collect_peaks(tested, row_regions, width, fold_pad(width))
     peak_bin = times + fold_shifts.reshape(-1)[rows]
     once = one_peak_per_window(rows % n_patterns, peak_bin, rows // n_patterns, regions, width, fold_shifts)
     rows, heights, peak_bin = rows[once], heights[once], peak_bin[once]

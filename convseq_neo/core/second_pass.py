@@ -37,6 +37,7 @@ from convseq_neo.core.significance import (
     CandidatePeaks,
     benjamini_hochberg,
     collect_peaks,
+    fold_pad,
     null_peak_heights_in_chunks,
     null_share,
     one_peak_per_window,
@@ -166,8 +167,9 @@ def second_pass_test(op, raster: SpikeRaster, first: CandidatePeaks, regions: li
         with torch.no_grad():
             responses = op(torch.as_tensor(stacked, device=op.device)).cpu().numpy()
         null = null_peak_heights_in_chunks(raster, stacked, row_regions, width, n_surrogates, rng, op.device,
-                                           method=surrogates, dither=dither, client=client, progress=progress)
-        row, times, heights = collect_peaks(responses, row_regions, width)
+                                           method=surrogates, dither=dither, client=client, progress=progress,
+                                           pad=fold_pad(width))
+        row, times, heights = collect_peaks(responses, row_regions, width, fold_pad(width))
         row_pattern = np.array([pattern for _, pattern in rows], dtype=np.int64)
         row_fold = np.array([fold for fold, _ in rows], dtype=np.int64)
         pattern_out.append(row_pattern[row])

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from scipy.signal import find_peaks
 
-from convseq_neo.core.response import StreamingResponse
+from convseq_neo.core.response import StreamingResponse, response_length
 from convseq_neo.raster import SpikeRaster
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["CandidatePeaks", "SURROGATES", "surrogate_bins", "peaks_in_region", "masked_peaks", "collect_peaks",
            "null_peak_heights", "null_peak_heights_in_chunks", "SURROGATE_CHUNKS",
            "empirical_pvalues", "row_pvalues", "standardized_heights", "pvalue_resolution", "null_share",
-           "one_peak_per_window",
+           "one_peak_per_window", "fold_pad",
            "benjamini_hochberg",
            "random_filter_threshold",
            "random_filter_test"]
@@ -98,14 +98,37 @@ class CandidatePeaks:
     null_passes: float = 0.0
 
 
-def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """Local maxima of ``response[start:stop]`` at least ``width`` bins apart: (times, heights)."""
-    segment = np.asarray(response[start:stop], dtype=float)
+def peaks_in_region(response: np.ndarray, start: int, stop: int, width: int,
+                    pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Local maxima of ``response`` in ``[start, stop)`` at least ``width`` bins apart: (times, heights).
+
+    With ``pad > 0`` the peaks are found over ``[start - pad, stop + pad)`` (clipped to the
+    response) and those in ``[start, stop)`` returned, so a region's peaks are those the whole
+    response would have there as far as ``pad`` reaches: a local maximum just inside the region
+    less than ``width`` bins from a higher peak at most ``pad`` bins beyond its edge (the rising
+    flank of a response that peaks past a fold border) is not one, and a peak on the region's
+    first or last bin is.
+    """
+    low, high = max(0, start - pad), min(len(response), stop + pad)
+    segment = np.asarray(response[low:high], dtype=float)
     if segment.size < 3:
         return np.zeros(0, dtype=np.int64), np.zeros(0)
     peaks, _ = find_peaks(segment, distance=width)
-    return peaks.astype(np.int64) + start, segment[peaks]
+    peaks = peaks[(peaks >= start - low) & (peaks < stop - low)]
+    return peaks.astype(np.int64) + low, segment[peaks]
 
+
+
+def fold_pad(width: int) -> int:
+    """Bins beyond a fold's test region that its peaks must also beat (:func:`peaks_in_region`): ``width // 2``.
+
+    A response that peaks just past a fold border also rises over the last bins before it; with
+    this padding the fold on the near side finds no peak of its own on that flank, and its null is
+    padded alike. Half a window is as far as the null's copies of a region reach (they hold the
+    spikes one window beyond it). The padded response is only compared, never tested: its far end
+    reads spikes that the fold's model trained on.
+    """
+    return int(width) // 2
 
 
 def masked_peaks(response: np.ndarray, mask: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
@@ -115,8 +138,8 @@ def masked_peaks(response: np.ndarray, mask: np.ndarray, width: int) -> tuple[np
     return peaks[finite], heights[finite]
 
 
-def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]],
-                  width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]], width: int,
+                  pad: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Peaks of every row of ``responses`` within its own region, concatenated row after row.
 
     Parameters
@@ -126,6 +149,8 @@ def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]],
         One region per row.
     width : int
         Minimum distance between peaks of a row.
+    pad : int
+        Bins beyond each region's edges that its peaks must also beat (:func:`peaks_in_region`).
 
     Returns
     -------
@@ -134,7 +159,7 @@ def collect_peaks(responses: np.ndarray, regions: list[tuple[int, int]],
     """
     rows, times, heights = [], [], []
     for row, (start, stop) in enumerate(regions):
-        peak_times, peak_heights = peaks_in_region(responses[row], start, stop, width)
+        peak_times, peak_heights = peaks_in_region(responses[row], start, stop, width, pad)
         rows.append(np.full(peak_times.size, row))
         times.append(peak_times)
         heights.append(peak_heights)
@@ -295,15 +320,17 @@ def _window_counts(cumulative: np.ndarray, start: int, stop: int, width: int) ->
 
 def _uniform_shortcut_heights(raster: SpikeRaster, shifted_bins: np.ndarray,
                               plans: dict[tuple[int, int], list[_UniformGroup]], width: int,
-                              device: torch.device, heights: list[list[np.ndarray]]) -> None:
+                              device: torch.device, heights: list[list[np.ndarray]], pad: int = 0) -> None:
     """Null peak heights of the filters in ``plans`` on the copies ``shifted_bins``, appended to ``heights``.
 
     A filter's response is its level times the window's spike count (all neurons), plus the
     streamed response of its non-uniform rows minus the level, over those rows' spikes only.
     """
     cumulative = _cumulative_counts(shifted_bins, raster.counts, raster.n_bins)
+    length = response_length(raster.n_bins, width)
     for (start, stop), groups in plans.items():
-        window = _window_counts(cumulative, start, stop, width)
+        before, after = min(pad, start), max(0, min(pad, length - stop))
+        window = _window_counts(cumulative, start - before, stop + after, width)
         for group in groups:
             excess = None
             if group.excess is not None and group.entries.size:
@@ -318,13 +345,14 @@ def _uniform_shortcut_heights(raster: SpikeRaster, shifted_bins: np.ndarray,
                 for row, (index, level) in enumerate(zip(group.indices, group.levels)):
                     response = level * window[copy]
                     if excess is not None:
-                        response += excess[row, origins[copy]:origins[copy] + stop - start]
-                    heights[index].append(peaks_in_region(response, 0, stop - start, width)[1])
+                        response += excess[row, origins[copy] - before:origins[copy] + stop - start + after]
+                    heights[index].append(peaks_in_region(response, before, before + stop - start, width, pad)[1])
 
 
 def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
                       n_surrogates: int, rng: np.random.Generator, device: torch.device,
-                      progress_bar=None, method: str = "dither", dither: int | None = None) -> list[np.ndarray]:
+                      progress_bar=None, method: str = "dither", dither: int | None = None,
+                      pad: int = 0) -> list[np.ndarray]:
     """Peak heights of fixed ``filters`` on surrogates of the raster, within each filter's region.
 
     Each filter is applied only to the part of each surrogate its region reads, so testing
@@ -346,12 +374,18 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
         The surrogates (:func:`surrogate_bins`).
     dither : int, optional
         Largest dither in bins (default ``width``).
+    pad : int
+        Bins beyond each region's edges that its peaks must also beat, as the tested peaks do
+        (:func:`peaks_in_region`); at most ``width // 2``.
 
     Returns
     -------
     list of ndarray
         One array of null peak heights per filter, pooled over surrogates.
     """
+    if not 0 <= int(pad) <= width // 2:
+        raise ValueError(f"pad must be in [0, width // 2] = [0, {width // 2}], got {pad}")
+    pad = int(pad)
     dither = width if dither is None else int(dither)
     filters = np.asarray(filters)
     per_group = max(1, SURROGATE_SPIKE_BUDGET // max(1, raster.nnz))
@@ -365,22 +399,27 @@ def null_peak_heights(raster: SpikeRaster, filters: np.ndarray, regions: list[tu
         (streamed if np.isnan(level[index]) else shortcut).setdefault(tuple(region), []).append(index)
     plans = {region: _uniform_groups(raster, filters, members, level, uniform, device)
              for region, members in shortcut.items()}
-    start, length = _interval_of_entries(raster)
+    start, interval_length = _interval_of_entries(raster)
+    length = response_length(raster.n_bins, width)
     done = 0
     while done < n_surrogates:
         n_copies = min(per_group, n_surrogates - done)
-        shifted = _shifted_entries(raster, start, length, n_copies, rng, method, dither)
+        shifted = _shifted_entries(raster, start, interval_length, n_copies, rng, method, dither)
         for first in range(0, n_copies if plans else 0, per_window):
-            _uniform_shortcut_heights(raster, shifted[first:first + per_window], plans, width, device, heights)
+            _uniform_shortcut_heights(raster, shifted[first:first + per_window], plans, width, device, heights,
+                                      pad)
         for (region_start, region_stop), members in streamed.items():
             compact, origins = _region_copies(raster, shifted, region_start, region_stop, width)
             op = StreamingResponse(compact, width, device, torch.float32)
             with torch.no_grad():
                 responses = op(torch.as_tensor(filters[members], dtype=torch.float32, device=device)).cpu().numpy()
+            # each copy's region with its padding (clipped to the recording, as the tested response is)
+            before, after = min(pad, region_start), max(0, min(pad, length - region_stop))
             for origin in origins:
                 for row, index in enumerate(members):
+                    segment = responses[row, origin - before:origin + region_stop - region_start + after]
                     heights[index].append(
-                        peaks_in_region(responses[row], origin, origin + region_stop - region_start, width)[1])
+                        peaks_in_region(segment, before, before + region_stop - region_start, width, pad)[1])
         done += n_copies
         if progress_bar is not None:
             progress_bar.update(n_copies)
@@ -395,17 +434,17 @@ SURROGATE_CHUNKS = 8
 
 def _null_chunk(n_copies: int, seed: int, *, raster: SpikeRaster, filters: np.ndarray,
                 regions: list[tuple[int, int]], width: int, device: str, method: str,
-                dither: int | None) -> list[np.ndarray]:
+                dither: int | None, pad: int = 0) -> list[np.ndarray]:
     from convseq_neo._validation import resolve_device
 
     return null_peak_heights(raster, filters, regions, width, n_copies, np.random.default_rng(seed),
-                             resolve_device(device), method=method, dither=dither)
+                             resolve_device(device), method=method, dither=dither, pad=pad)
 
 
 def null_peak_heights_in_chunks(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
                                 n_surrogates: int, rng: np.random.Generator, device: torch.device | str, *,
                                 method: str = "dither", dither: int | None = None, client=None,
-                                progress: bool = False) -> list[np.ndarray]:
+                                progress: bool = False, pad: int = 0) -> list[np.ndarray]:
     """:func:`null_peak_heights` drawn in :data:`SURROGATE_CHUNKS` independent chunks, optionally on a dask client.
 
     Each chunk draws its surrogates from its own generator, seeded from ``rng`` before any chunk
@@ -433,7 +472,8 @@ def null_peak_heights_in_chunks(raster: SpikeRaster, filters: np.ndarray, region
     seeds = rng.integers(0, 2**63 - 1, size=len(sizes))
     parts = run_tasks(_null_chunk, [(size, int(seed)) for size, seed in zip(sizes, seeds)],
                       shared={"raster": raster, "filters": np.asarray(filters), "regions": list(regions),
-                              "width": int(width), "device": str(device), "method": method, "dither": dither},
+                              "width": int(width), "device": str(device), "method": method, "dither": dither,
+                              "pad": int(pad)},
                       client=client, progress=progress, description="surrogates")
     return [np.concatenate([part[row] for part in parts]) for row in range(len(regions))]
 
@@ -493,7 +533,9 @@ def one_peak_per_window(pattern: np.ndarray, peak_bin: np.ndarray, fold: np.ndar
     ``[start_g + shift_g, stop_g + shift_g)`` (its moved region). Near a border one occurrence can
     give a candidate to both folds: where the moved regions overlap, both filters test it; and a
     response that peaks just past the border rises over the last bins before it, where the
-    previous fold, which cannot see the peak, finds a local maximum of its own. So two candidates of
+    previous fold can find a local maximum of its own (its peaks are found over :func:`fold_pad`
+    bins beyond its region, which removes such a flank below a higher peak within that reach, not
+    every one). So two candidates of
     one pattern from different folds, less than ``width`` bins apart (within a fold, peaks are
     ``width`` apart), count as one occurrence when one of them lies in the other's fold's moved
     region (that fold tested its position too), or when they are less than ``width // 4`` bins

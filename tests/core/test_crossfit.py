@@ -19,6 +19,7 @@ from convseq_neo.core.significance import (
     empirical_pvalues,
     masked_peaks,
     one_peak_per_window,
+    peaks_in_region,
 )
 from convseq_neo.raster import SpikeRaster
 
@@ -213,6 +214,60 @@ def test_collect_peaks_keeps_each_row_in_its_region():
         at = times[rows == row]
         assert ((at >= start) & (at < stop)).all() and (np.diff(at) >= 10).all()
     np.testing.assert_array_equal(heights, responses[rows, times])
+
+
+def test_padded_peaks_drop_a_flank_below_a_higher_peak_past_the_border():
+    # a response peaking 5 bins past a border at 100 rises over the last bins before it, with a
+    # ripple: the fold ending at 100 finds a local maximum at 88 on that flank
+    time = np.arange(300, dtype=float)
+    response = np.exp(-0.5 * ((time - 105) / 20) ** 2) + 0.05 * (time == 88)
+    times, _ = peaks_in_region(response, 0, 100, 40)
+    assert times.tolist() == [88]
+    times, _ = peaks_in_region(response, 0, 100, 40, pad=20)
+    assert times.size == 0  # the peak past the border is higher and less than a window away
+    times, heights = peaks_in_region(response, 100, 300, 40, pad=20)
+    assert times.tolist() == [105] and heights[0] == response[105]
+    # a peak past the border farther than a window does not suppress one inside
+    response = np.exp(-0.5 * ((time - 60) / 5) ** 2) + 2 * np.exp(-0.5 * ((time - 115) / 5) ** 2)
+    assert peaks_in_region(response, 0, 100, 40, pad=20)[0].tolist() == [60]
+    assert peaks_in_region(response, 0, 100, 60, pad=20)[0].size == 0
+    # padding stops at the response's ends
+    assert peaks_in_region(response, 0, 100, 40, pad=150)[0].tolist() == [60]
+
+
+def test_collect_peaks_pads_each_region():
+    time = np.arange(300, dtype=float)
+    response = np.exp(-0.5 * ((time - 105) / 20) ** 2) + 0.05 * (time == 88)
+    responses = np.stack([response, response])
+    rows, times, _ = collect_peaks(responses, [(0, 100), (100, 300)], 40)
+    assert list(zip(rows, times)) == [(0, 88), (1, 105)]
+    rows, times, _ = collect_peaks(responses, [(0, 100), (100, 300)], 40, pad=20)
+    assert list(zip(rows, times)) == [(1, 105)]
+
+
+def test_crossfit_test_pads_its_candidates_and_its_null_alike(monkeypatch):
+    from convseq_neo.core import crossfit
+
+    seen = {}
+    real_collect, real_null = crossfit.collect_peaks, crossfit.null_peak_heights_in_chunks
+
+    def collect(*args, **kwargs):
+        seen["candidates"] = args[3] if len(args) > 3 else kwargs["pad"]
+        return real_collect(*args, **kwargs)
+
+    def null(*args, **kwargs):
+        seen["null"] = kwargs["pad"]
+        return real_null(*args, **kwargs)
+
+    monkeypatch.setattr(crossfit, "collect_peaks", collect)
+    monkeypatch.setattr(crossfit, "null_peak_heights_in_chunks", null)
+    raster = _raster()
+    length = response_length(raster.n_bins, WIDTH)
+    regions = fold_regions(length, 3)
+    op = make_response(raster, WIDTH, backend="events", device=torch.device("cpu"))
+    crossfit_test(op, raster, np.stack([_filters()] * 4), model_masks(length, regions, WIDTH), regions,
+                  threshold=0.0, lag_tolerance=2, alpha=0.05, n_surrogates=4, rng=np.random.default_rng(0))
+    assert seen == {"candidates": WIDTH // 2, "null": WIDTH // 2}
 
 
 def test_masked_peaks_only_where_the_mask_allows():

@@ -51,7 +51,8 @@ def _filters(width: int, n_regions: int, dtype=np.float64) -> tuple[np.ndarray, 
 
 
 def _reference(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int, int]], width: int,
-               n_surrogates: int, rng: np.random.Generator, method: str, dither: int | None) -> list[np.ndarray]:
+               n_surrogates: int, rng: np.random.Generator, method: str, dither: int | None,
+               pad: int = 0) -> list[np.ndarray]:
     """The straightforward null: full filters on each whole surrogate (float64), drawn as ``null_peak_heights`` does.
 
     The shortcut computes the uniform rows' part exactly (level times a spike count), so runs of
@@ -72,16 +73,16 @@ def _reference(raster: SpikeRaster, filters: np.ndarray, regions: list[tuple[int
             # run of equal response values) has one peak in the middle here too, as in the shortcut
             responses = np.round(responses, 10)
             for index, (start, stop) in enumerate(regions):
-                heights[index].append(peaks_in_region(responses[index], start, stop, width)[1])
+                heights[index].append(peaks_in_region(responses[index], start, stop, width, pad)[1])
         done += n_copies
     return [np.concatenate(parts) for parts in heights]
 
 
-def _assert_same_null(raster, filters, regions, width, method, dither=None, n_surrogates=7):
+def _assert_same_null(raster, filters, regions, width, method, dither=None, n_surrogates=7, pad=0):
     rng_fast, rng_reference = np.random.default_rng(5), np.random.default_rng(5)
     fast = null_peak_heights(raster, filters, regions, width, n_surrogates, rng_fast, torch.device("cpu"),
-                             method=method, dither=dither)
-    reference = _reference(raster, filters, regions, width, n_surrogates, rng_reference, method, dither)
+                             method=method, dither=dither, pad=pad)
+    reference = _reference(raster, filters, regions, width, n_surrogates, rng_reference, method, dither, pad)
     assert len(fast) == filters.shape[0]
     for index, (got, expected) in enumerate(zip(fast, reference)):
         assert got.size == expected.size > 0, index
@@ -109,6 +110,41 @@ def test_shortcut_matches_full_filters_on_whole_surrogates(width, method):
     _assert_same_null(raster, filters, regions, width, method)
 
 
+@pytest.mark.parametrize("n_regions", [3, 5])
+@pytest.mark.parametrize("width", [20, 21])
+@pytest.mark.parametrize("method", ["dither", "circular"])
+def test_padded_null_matches_padded_peaks_on_whole_surrogates(width, method, n_regions):
+    # both paths (streamed and shortcut) find each region's peaks over half a window beyond it, as
+    # the fold test does, clipped at the recording's ends (the first and last regions); with 5
+    # regions the streamed filter (index 3) tests a middle region, padded on both sides
+    raster = _raster(0.05)
+    filters, regions = _filters(width, n_regions)
+    _assert_same_null(raster, filters, regions, width, method, pad=width // 2)
+
+
+def test_chunks_forward_the_padding(monkeypatch):
+    seen = []
+    real = significance.null_peak_heights
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["pad"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(significance, "null_peak_heights", spy)
+    raster = _raster(0.05)
+    filters, regions = _filters(20, 3)
+    significance.null_peak_heights_in_chunks(raster, filters, regions, 20, 3, np.random.default_rng(0), "cpu",
+                                             pad=7)
+    assert seen == [7, 7, 7]
+
+
+def test_pad_beyond_the_copies_is_refused():
+    raster = _raster(0.05)
+    filters, regions = _filters(20, 3)
+    with pytest.raises(ValueError, match="pad"):
+        null_peak_heights(raster, filters, regions, 20, 2, np.random.default_rng(0), torch.device("cpu"), pad=11)
+
+
 @pytest.mark.parametrize("method", ["dither", "circular"])
 def test_shortcut_matches_with_float32_filters_one_region_and_a_small_dither(method):
     raster = _raster(0.08, seed=3)
@@ -134,3 +170,4 @@ def test_shortcut_matches_with_observed_intervals(method):
     raster = _raster(0.06, seed=6, observed=observed)
     filters, regions = _filters(19, 4)
     _assert_same_null(raster, filters, regions, 19, method)
+    _assert_same_null(raster, filters, regions, 19, method, pad=9)

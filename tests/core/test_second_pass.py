@@ -113,6 +113,26 @@ def test_a_first_pass_peak_moved_into_a_retested_region_keeps_its_height():
     np.testing.assert_array_equal(again.tested_responses[again.pattern, again.peak_bin], again.height)
 
 
+def test_the_retested_folds_pad_their_candidates_and_their_null_alike(monkeypatch):
+    from convseq_neo.core import second_pass
+
+    seen = {}
+    real_collect, real_null = second_pass.collect_peaks, second_pass.null_peak_heights_in_chunks
+
+    def collect(*args, **kwargs):
+        seen["candidates"] = args[3] if len(args) > 3 else kwargs["pad"]
+        return real_collect(*args, **kwargs)
+
+    def null(*args, **kwargs):
+        seen["null"] = kwargs["pad"]
+        return real_null(*args, **kwargs)
+
+    monkeypatch.setattr(second_pass, "collect_peaks", collect)
+    monkeypatch.setattr(second_pass, "null_peak_heights_in_chunks", null)
+    test_a_first_pass_peak_moved_into_a_retested_region_keeps_its_height()
+    assert seen == {"candidates": 10, "null": 10}  # W = 20
+
+
 def test_two_15_member_sequences_are_each_found_with_f1_09_for_4_of_5_seeds():
     """Issue 21's CI case: two disjoint 15-member sequences, each found with F1 >= 0.9.
 
