@@ -246,21 +246,11 @@ def test_collect_peaks_pads_each_region():
 
 
 def test_crossfit_test_pads_its_candidates_and_its_null_alike(monkeypatch):
+    from _spies import record_padding
+
     from convseq_neo.core import crossfit
 
-    seen = {}
-    real_collect, real_null = crossfit.collect_peaks, crossfit.null_peak_heights_in_chunks
-
-    def collect(*args, **kwargs):
-        seen["candidates"] = args[3] if len(args) > 3 else kwargs["pad"]
-        return real_collect(*args, **kwargs)
-
-    def null(*args, **kwargs):
-        seen["null"] = kwargs["pad"]
-        return real_null(*args, **kwargs)
-
-    monkeypatch.setattr(crossfit, "collect_peaks", collect)
-    monkeypatch.setattr(crossfit, "null_peak_heights_in_chunks", null)
+    seen = record_padding(monkeypatch, crossfit)
     raster = _raster()
     length = response_length(raster.n_bins, WIDTH)
     regions = fold_regions(length, 3)

@@ -114,21 +114,11 @@ def test_a_first_pass_peak_moved_into_a_retested_region_keeps_its_height():
 
 
 def test_the_retested_folds_pad_their_candidates_and_their_null_alike(monkeypatch):
+    from _spies import record_padding
+
     from convseq_neo.core import second_pass
 
-    seen = {}
-    real_collect, real_null = second_pass.collect_peaks, second_pass.null_peak_heights_in_chunks
-
-    def collect(*args, **kwargs):
-        seen["candidates"] = args[3] if len(args) > 3 else kwargs["pad"]
-        return real_collect(*args, **kwargs)
-
-    def null(*args, **kwargs):
-        seen["null"] = kwargs["pad"]
-        return real_null(*args, **kwargs)
-
-    monkeypatch.setattr(second_pass, "collect_peaks", collect)
-    monkeypatch.setattr(second_pass, "null_peak_heights_in_chunks", null)
+    seen = record_padding(monkeypatch, second_pass)
     test_a_first_pass_peak_moved_into_a_retested_region_keeps_its_height()
     assert seen == {"candidates": 10, "null": 10}  # W = 20
 
